@@ -1,0 +1,370 @@
+"""What every adapter shares: configuration, the HTTP client, time limits, error
+translation and the end-of-stream rule. A provider module only says how to build its
+request, how to read its stream, and which free endpoint tells whether it is up."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import errors as E
+from .. import translate
+from ..images import Image, load_image
+from ..types import Delta, Health, Message, Timeouts, Usage
+from ..wire import aiter_lines
+
+# Error bodies are small; a misbehaving server must not make us read megabytes.
+_MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass
+class CallOptions:
+    """Per-call options every adapter understands."""
+
+    model: str
+    """model to use for this call"""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    think: bool = False
+    """ask for visible reasoning where the provider supports it"""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """provider-specific body fields, merged in last"""
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BaseAdapter:
+    """Base of the four adapters. Subclasses set the class attributes and three methods."""
+
+    provider: ClassVar[str] = ""
+    #: environment variables holding the key, in order of preference
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: environment variable holding the address
+    url_env: ClassVar[str] = ""
+    default_url: ClassVar[str] = ""
+    default_timeouts: ClassVar[Timeouts] = Timeouts()
+    #: whether a call can go out without a key (local servers)
+    key_required: ClassVar[bool] = True
+    #: default capabilities; Ollama asks its server instead
+    default_vision: ClassVar[bool] = True
+    default_thinking: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        local: bool | None = None,
+        name: str | None = None,
+        timeouts: Timeouts | None = None,
+        vision: bool | None = None,
+        thinking: bool | None = None,
+        max_tokens: int | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise E.ConfigError(f"{type(self).__name__} needs a model name, e.g. model={self._example_model()!r}")
+        self.model = model.strip()
+        self.name = name or self.provider
+        self.base_url = self._normalize_url(base_url or os.environ.get(self.url_env or "-", "") or self.default_url)
+        # The key is kept out of every public attribute, repr and message (see redact()).
+        self.__key = api_key if api_key is not None else next(
+            (os.environ[v] for v in self.key_env if os.environ.get(v)), None
+        )
+        self._local_override = local
+        self.timeouts = timeouts or self.default_timeouts
+        self._vision = vision
+        self._thinking = thinking
+        self.max_tokens = max_tokens
+        self._transport = transport
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # --- configuration -------------------------------------------------------------
+    @classmethod
+    def _example_model(cls) -> str:
+        return "model-name"
+
+    def _normalize_url(self, url: str) -> str:
+        url = url.strip().rstrip("/")
+        if "://" not in url:
+            url = "http://" + url
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise E.ConfigError(f"{self.name}: base_url {url!r} has no host; use e.g. {self.default_url!r}")
+        return url
+
+    @property
+    def host_label(self) -> str:
+        """host:port, for messages."""
+        parts = urlsplit(self.base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.hostname}:{port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """The address is on this machine."""
+        return _is_loopback(urlsplit(self.base_url).hostname or "")
+
+    @property
+    def local(self) -> bool:
+        """Private calls may go here. Default: only a loopback Ollama (see OllamaAdapter)."""
+        return bool(self._local_override)
+
+    @property
+    def has_key(self) -> bool:
+        """A key is configured (its value is never shown)."""
+        return bool(self.__key)
+
+    def _key(self) -> str | None:
+        return self.__key
+
+    def redact(self, text: str) -> str:
+        """Remove the key from any text that might be shown or stored."""
+        key = self.__key
+        if key and len(key) >= 4 and key in text:
+            text = text.replace(key, "***")
+        return text
+
+    def missing_key(self) -> E.MissingKey | None:
+        """The error to report when a key is needed and absent (no request is sent)."""
+        if self.key_required and not self.__key:
+            env = " or ".join(self.key_env) or "an API key"
+            return E.MissingKey(
+                f"{self.name}: {env} is not set",
+                vessel=self.name,
+                hint=f"set it in the environment (or pass api_key=) — never type it into a cell",
+            )
+        return None
+
+    def unreachable_hint(self) -> str:
+        """What to do when the address does not answer."""
+        return f"check {self.url_env or 'base_url'} ({self.base_url}) and your network"
+
+    def model_not_found_hint(self) -> str:
+        """What to do when the provider does not know the model."""
+        return "check the model name and that your key has access to it"
+
+    async def supports(self, capability: str) -> bool:
+        """Whether this vessel can do 'vision' or 'thinking' (configured, or by default)."""
+        if capability == "vision":
+            return self.default_vision if self._vision is None else self._vision
+        if capability == "thinking":
+            return self.default_thinking if self._thinking is None else self._thinking
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        """Configuration without secrets, for tables and widget state."""
+        return {
+            "name": self.name,
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_url,
+            "local": self.local,
+            "key": "set" if self.__key else ("not needed" if not self.key_required else "missing"),
+        }
+
+    def __repr__(self) -> str:
+        key = "set" if self.__key else "none"
+        return f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r}, local={self.local}, key={key})"
+
+    # --- what a provider module supplies ----------------------------------------------
+    def build_request(self, messages: list[Message], images: list[Image], opts: CallOptions) -> tuple[str, str, dict, dict]:
+        """Return (method, path, json body, headers) for a streaming chat call."""
+        raise NotImplementedError
+
+    def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+        """Turn the response's text lines into deltas; raise StreamError for in-band errors."""
+        raise NotImplementedError
+
+    def probe_request(self) -> tuple[str, str, dict]:
+        """(method, path, headers) of a free request that shows the vessel is up."""
+        raise NotImplementedError
+
+    def probe_result(self, response: httpx.Response) -> str:
+        """Detail for a successful probe; raise a VesselError when the answer means 'not usable'."""
+        return "ok"
+
+    def terminator(self) -> str:
+        """Name of the provider's end-of-stream marker, for messages."""
+        return "end-of-stream marker"
+
+    # --- shared machinery ---------------------------------------------------------------
+    def _client(self) -> httpx.AsyncClient:
+        # httpx clients belong to the loop that made them; keep one per loop so the pool is
+        # reused across calls (no new TLS handshake per call).
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            t = self.timeouts
+            client = httpx.AsyncClient(
+                transport=self._transport,
+                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=t.connect),
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60),
+                trust_env=not self.is_loopback,
+                follow_redirects=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        system: str | None = None,
+        images: Sequence[Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        think: bool = False,
+        model: str | None = None,
+        timeouts: Timeouts | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Stream one chat completion as :class:`Delta` objects, within the time limits."""
+        if (err := self.missing_key()) is not None:
+            raise err
+        msgs = [dict(m) for m in messages]
+        if system:
+            msgs = [{"role": "system", "content": system}, *[m for m in msgs if m.get("role") != "system"]]
+        imgs = [load_image(i) for i in images or ()]
+        opts = CallOptions(
+            model=model or self.model,
+            temperature=temperature,
+            max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
+            think=think,
+            extra=dict(extra or {}),
+        )
+        method, path, body, headers = self.build_request(msgs, imgs, opts)
+        t = timeouts or self.timeouts
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        end = start + t.total if t.total else None
+        first_deadline = _earliest(start + t.first_token if t.first_token else None, end)
+        client = self._client()
+        request = client.build_request(method, self.base_url + path, json=body, headers=headers)
+        response: httpx.Response | None = None
+        deltas: AsyncIterator[Delta] | None = None
+        try:
+            try:
+                async with asyncio.timeout_at(first_deadline):
+                    response = await client.send(request, stream=True)
+                    if response.status_code >= 300:
+                        raise translate.from_status(self, response.status_code, response.headers, await _read_limited(response))
+            except TimeoutError:
+                raise E.VesselTimeout(
+                    f"{self.name} at {self.host_label}: no answer within {first_deadline - start:.0f}s",
+                    vessel=self.name,
+                    hint="raise timeouts.first_token if the model is still loading",
+                ) from None
+            except httpx.HTTPError as exc:
+                raise translate.from_transport(self, exc) from None
+            deltas = self.parse(aiter_lines(response.aiter_raw()))
+            got_text = False
+            saw_done = False
+            while True:
+                deadline = first_deadline if not got_text else _earliest(loop.time() + t.idle if t.idle else None, end)
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        delta = await anext(deltas)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if end is not None and loop.time() >= end - 0.001:
+                        phase = f"the answer took longer than the {t.total:g}s total limit"
+                    elif got_text:
+                        phase = f"the stream went silent for {t.idle:g}s"
+                    else:
+                        phase = f"no first token within {first_deadline - start:.0f}s"
+                    raise E.VesselTimeout(f"{self.name}: {phase}", vessel=self.name) from None
+                except httpx.HTTPError as exc:
+                    raise translate.from_transport(self, exc) from None
+                if delta.text or delta.thinking:
+                    got_text = True
+                saw_done = saw_done or delta.done
+                yield delta
+                if saw_done:
+                    break
+            if not saw_done:
+                raise translate.stream_error(self, f"the stream ended without its {self.terminator()} (truncated answer)")
+        finally:
+            if deltas is not None:
+                await deltas.aclose()
+            if response is not None:
+                await response.aclose()
+
+    async def health(self, timeout: float = 3.0) -> Health:
+        """Probe a free endpoint: ok, latency and a detail a person can read."""
+        checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if (err := self.missing_key()) is not None:
+            return Health(self.name, False, None, err.message, "down", checked_at=checked)
+        method, path, headers = self.probe_request()
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client().request(method, self.base_url + path, headers=headers)
+                if response.status_code >= 300:
+                    raise translate.from_status(self, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY])
+                detail = self.probe_result(response)
+        except TimeoutError:
+            return Health(self.name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
+        except httpx.HTTPError as exc:
+            err = translate.from_transport(self, exc)
+            return Health(self.name, False, None, _short(err), "down", checked_at=checked)
+        except E.VesselError as err:
+            return Health(self.name, False, time.perf_counter() - start, _short(err), "down", checked_at=checked)
+        return Health(self.name, True, time.perf_counter() - start, detail, "up", checked_at=checked)
+
+    async def health_check(self) -> bool:
+        """True when the vessel answers its free health probe (as in the lesson)."""
+        return bool(await self.health())
+
+    async def aclose(self) -> None:
+        """Close this loop's pooled connections."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+def _short(err: E.VesselError) -> str:
+    text = err.message
+    prefix = f"{err.vessel} at "
+    if text.startswith(prefix):
+        text = text.split(": ", 1)[-1]
+    return text + (f" — {err.hint}" if err.hint else "")
+
+
+def _earliest(*times: float | None) -> float | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    body = b""
+    async for piece in response.aiter_raw():
+        body += piece
+        if len(body) > _MAX_ERROR_BODY:
+            break
+    return body
+
+
+def usage(tokens_in: Any = None, tokens_out: Any = None) -> Usage:
+    """A Usage from whatever ints the provider sent."""
+    return Usage(tokens_in if isinstance(tokens_in, int) else None, tokens_out if isinstance(tokens_out, int) else None)

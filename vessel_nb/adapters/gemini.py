@@ -1,0 +1,105 @@
+"""Google Gemini: ``POST /v1beta/models/{model}:streamGenerateContent?alt=sse``.
+
+Events end in CRLF CRLF; the stream has no ``[DONE]``: it is complete when an event carries
+``finishReason``. A mid-stream error arrives as raw pretty-printed JSON without ``data:``
+(see :mod:`vessel_nb.wire`). The key goes in the ``x-goog-api-key`` header, never the URL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import ClassVar
+from urllib.parse import quote
+
+from .. import translate
+from ..types import Delta, Usage
+from ..wire import aiter_sse
+from .base import BaseAdapter
+
+
+class GeminiAdapter(BaseAdapter):
+    """Google Gemini API (``https://generativelanguage.googleapis.com``)."""
+
+    provider = "gemini"
+    key_env: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    url_env = "GEMINI_BASE_URL"
+    default_url = "https://generativelanguage.googleapis.com"
+    default_thinking = True
+
+    def __init__(self, model: str = "gemini-2.5-flash", api_key: str | None = None, base_url: str | None = None, **kw) -> None:
+        super().__init__(model, api_key=api_key, base_url=base_url, **kw)
+
+    @classmethod
+    def _example_model(cls) -> str:
+        return "gemini-2.5-flash"
+
+    def terminator(self) -> str:
+        return "finishReason"
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._key() or ""}
+
+    def build_request(self, messages, images, opts):
+        system = "\n\n".join(m.get("content", "") for m in messages if m["role"] == "system")
+        contents = [
+            {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m.get("content", "")}]}
+            for m in messages
+            if m["role"] != "system"
+        ]
+        if images:
+            last_user = max(i for i, c in enumerate(contents) if c["role"] == "user")
+            contents[last_user]["parts"] += [{"inlineData": {"mimeType": img.mime, "data": img.b64}} for img in images]
+        body: dict = {}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        body["contents"] = contents
+        config: dict = {}
+        if opts.temperature is not None:
+            config["temperature"] = opts.temperature
+        if opts.max_tokens is not None:
+            config["maxOutputTokens"] = opts.max_tokens
+        if opts.think:
+            config["thinkingConfig"] = {"includeThoughts": True}
+        if config:
+            body["generationConfig"] = config
+        body.update(opts.extra)
+        path = f"/v1beta/models/{quote(opts.model, safe='')}:streamGenerateContent?alt=sse"
+        return "POST", path, body, self._headers()
+
+    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+        async for sse in aiter_sse(lines):
+            try:
+                data = json.loads(sse.data)
+            except ValueError:
+                raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
+            if isinstance(data, list) and len(data) == 1:
+                data = data[0]
+            if not isinstance(data, dict):
+                raise translate.stream_error(self, f"unexpected event data: {sse.data[:80]!r}")
+            if data.get("error"):
+                raise translate.stream_error(self, f"error during the answer: {translate.error_message(data)}")
+            candidates = data.get("candidates") or []
+            if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
+                reason = data["promptFeedback"]["blockReason"]
+                raise translate.stream_error(self, f"the prompt was blocked ({reason})")
+            cand = candidates[0] if candidates else {}
+            text = thinking = ""
+            for part in (cand.get("content") or {}).get("parts") or []:
+                if part.get("thought"):
+                    thinking += part.get("text", "")
+                else:
+                    text += part.get("text", "")
+            u = data.get("usageMetadata") or {}
+            finish = cand.get("finishReason")
+            yield Delta(
+                text=text,
+                thinking=thinking,
+                done=bool(finish),
+                stop_reason=finish,
+                usage=Usage(u.get("promptTokenCount"), u.get("candidatesTokenCount")) if u else None,
+                model=data.get("modelVersion"),
+            )
+
+    def probe_request(self):
+        return "GET", f"/v1beta/models/{quote(self.model, safe='')}", self._headers()

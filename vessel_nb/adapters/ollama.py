@@ -1,0 +1,142 @@
+"""Ollama's native API: ``POST /api/chat``, NDJSON, one JSON object per line.
+
+A 200 does not mean success: an ``{"error": ...}`` line can end the stream (docs/api/errors).
+The stream is complete only when an object with ``"done": true`` arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import httpx
+
+from .. import errors as E
+from .. import translate
+from ..types import Delta, Timeouts
+from .base import BaseAdapter, usage
+
+
+class OllamaAdapter(BaseAdapter):
+    """A model served by Ollama (local by default: ``http://127.0.0.1:11434``)."""
+
+    provider = "ollama"
+    url_env = "OLLAMA_HOST"
+    default_url = "http://127.0.0.1:11434"
+    key_required = False
+    # A cold load of a large model can take minutes before the first byte: do not mistake
+    # a loading model for a dead one. A dead server is found at once (connection refused).
+    default_timeouts: ClassVar[Timeouts] = Timeouts(connect=3.0, first_token=300.0, idle=120.0, total=1800.0)
+
+    def __init__(self, model: str = "llama3.2", base_url: str | None = None, api_key: str | None = None, *,
+                 keep_alive: str | int | None = None, **kw) -> None:
+        super().__init__(model, api_key=api_key, base_url=base_url, **kw)
+        self.keep_alive = keep_alive
+        self._capabilities: dict[str, list[str]] = {}
+
+    @classmethod
+    def _example_model(cls) -> str:
+        return "llama3.2"
+
+    def _normalize_url(self, url: str) -> str:
+        # OLLAMA_HOST is often "0.0.0.0:11434" (the bind address) or has no scheme/port.
+        url = super()._normalize_url(url.replace("0.0.0.0", "127.0.0.1"))
+        if url.count(":") == 1:
+            url += ":11434"
+        return url
+
+    @property
+    def local(self) -> bool:
+        """A loopback Ollama is local; one on another host only if declared local=True."""
+        return self.is_loopback if self._local_override is None else self._local_override
+
+    def unreachable_hint(self) -> str:
+        return "is `ollama serve` running?" if self.is_loopback else f"is Ollama running on {self.host_label}?"
+
+    def model_not_found_hint(self) -> str:
+        return f"run `ollama pull {self.model}`"
+
+    def terminator(self) -> str:
+        return '"done": true object'
+
+    def _headers(self) -> dict[str, str]:
+        key = self._key()  # only for ollama.com or an authenticating proxy
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def build_request(self, messages, images, opts):
+        msgs = [{"role": m["role"], "content": m.get("content", "")} for m in messages]
+        if images:
+            last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
+            msgs[last_user]["images"] = [img.b64 for img in images]  # bare base64, no data: prefix
+        body: dict = {"model": opts.model, "messages": msgs, "stream": True}
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
+        if opts.think:
+            body["think"] = True
+        options = {}
+        if opts.temperature is not None:
+            options["temperature"] = opts.temperature
+        if opts.max_tokens is not None:
+            options["num_predict"] = opts.max_tokens
+        if options:
+            body["options"] = options
+        body.update(opts.extra)
+        return "POST", "/api/chat", body, {"Accept": "application/x-ndjson", **self._headers()}
+
+    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+        async for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                raise translate.stream_error(self, f"malformed line in the stream: {line[:80]!r}") from None
+            if not isinstance(obj, dict):
+                raise translate.stream_error(self, f"unexpected line in the stream: {line[:80]!r}")
+            if obj.get("error"):
+                raise translate.stream_error(self, f"error during the answer: {obj['error']}")
+            msg = obj.get("message") or {}
+            done = bool(obj.get("done"))
+            yield Delta(
+                text=msg.get("content") or "",
+                thinking=msg.get("thinking") or "",
+                done=done,
+                stop_reason=obj.get("done_reason"),
+                usage=usage(obj.get("prompt_eval_count"), obj.get("eval_count")) if done else None,
+                model=obj.get("model"),
+            )
+
+    def probe_request(self):
+        return "GET", "/api/tags", self._headers()
+
+    def probe_result(self, response: httpx.Response) -> str:
+        names = {m.get("name", "") for m in response.json().get("models", [])}
+        if self.model not in names and f"{self.model}:latest" not in names:
+            raise E.ModelNotFound(f"model {self.model!r} is not pulled", vessel=self.name, hint=self.model_not_found_hint())
+        return "ok"
+
+    async def supports(self, capability: str) -> bool:
+        """Ask the server (``/api/show``) what the model can do; configured values win."""
+        configured = self._vision if capability == "vision" else self._thinking if capability == "thinking" else None
+        if configured is not None:
+            return configured
+        caps = self._capabilities.get(self.model)
+        if caps is None:
+            try:
+                response = await self._client().post(
+                    self.base_url + "/api/show", json={"model": self.model}, headers=self._headers(), timeout=5.0
+                )
+            except httpx.HTTPError:
+                return False  # unknown now; do not cache, the server may come up
+            if response.status_code != 200:
+                return False
+            caps = list(response.json().get("capabilities") or [])
+            self._capabilities[self.model] = caps
+        return capability in caps
+
+
+def ollama_host_from_env() -> str:
+    """The address Ollama's own CLI would use."""
+    return os.environ.get("OLLAMA_HOST") or OllamaAdapter.default_url

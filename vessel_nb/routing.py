@@ -1,0 +1,107 @@
+"""Which vessels may take a call, in which order, and why — decided per call.
+
+The lesson's ``route_task`` set ``orch.active`` for everyone, so two concurrent calls with
+different needs could send a private prompt to the cloud. Here the plan is a value computed
+for one call from its own arguments; nothing shared is changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import errors as E
+from .types import TASK_KEYS
+
+if TYPE_CHECKING:
+    from .adapters.base import BaseAdapter
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a call needs. Built from the ``task=`` dict."""
+
+    private: bool = False
+    """must not leave this machine"""
+    heartbeat: bool = False
+    """routine check-in: local only, like private"""
+    needs_vision: bool = False
+    needs_thinking: bool = False
+
+    @property
+    def local_only(self) -> bool:
+        """Private and heartbeat calls never go to a vessel that is not local."""
+        return self.private or self.heartbeat
+
+    @classmethod
+    def parse(cls, task: Mapping[str, Any] | Task | None) -> Task:
+        """Validate a task dict; unknown keys are an error, not silently ignored."""
+        if task is None:
+            return cls()
+        if isinstance(task, Task):
+            return task
+        if not isinstance(task, Mapping):
+            raise E.ConfigError(f"task must be a dict like {{'private': True}}, not {type(task).__name__}")
+        unknown = [k for k in task if k not in TASK_KEYS]
+        if unknown:
+            raise E.ConfigError(f"unknown task key {unknown[0]!r}; the keys are {', '.join(TASK_KEYS)}")
+        return cls(**{k: bool(v) for k, v in task.items()})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One vessel the call may go to, and why."""
+
+    name: str
+    reason: str
+    explicit: bool = False
+
+
+async def plan(
+    vessels: Mapping[str, BaseAdapter],
+    priority: list[str],
+    *,
+    explicit: str | None,
+    task: Task,
+    has_images: bool,
+) -> list[Candidate]:
+    """The ordered candidates for one call. Raises when nothing may take it."""
+    need_vision = task.needs_vision or has_images
+    if explicit is not None:
+        if explicit not in vessels:
+            raise E.ConfigError(f"unknown vessel {explicit!r}; configured vessels: {', '.join(vessels) or 'none'}")
+        adapter = vessels[explicit]
+        if task.local_only and not adapter.local:
+            kind = "private" if task.private else "heartbeat"
+            raise E.NoLocalVessel(
+                f"this {kind} call asked for {explicit!r}, which is not a local vessel; "
+                "private and heartbeat calls never leave this machine. Nothing was sent."
+            )
+        return [Candidate(explicit, "explicit", explicit=True)]
+
+    names = [n for n in priority if n in vessels] + [n for n in vessels if n not in priority]
+    reason = "priority"
+    if task.local_only:
+        reason = "private" if task.private else "heartbeat"
+        names = [n for n in names if vessels[n].local]
+        if not names:
+            raise E.NoLocalVessel(
+                f"this {reason} call needs a local vessel and none is configured "
+                "(local: an Ollama on this machine, or an adapter made with local=True). Nothing was sent."
+            )
+    if need_vision:
+        names = [n for n in names if await vessels[n].supports("vision")]
+        reason = "vision" if reason == "priority" else f"{reason}+vision"
+        if not names:
+            raise E.AllVesselsFailed(
+                "no configured vessel can read images"
+                + (" among the local ones" if task.local_only else "")
+                + "; add a vision model (e.g. `ollama pull llava`, or a cloud vessel)"
+            )
+    if task.needs_thinking:
+        names = [n for n in names if await vessels[n].supports("thinking")]
+        reason = "thinking" if reason == "priority" else f"{reason}+thinking"
+        if not names:
+            raise E.AllVesselsFailed("no configured vessel is marked as a reasoning vessel (thinking=True)")
+    return [Candidate(n, reason) for n in names]

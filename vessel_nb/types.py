@@ -1,0 +1,195 @@
+"""Small typed records shared by the adapters, the orchestrator, the log and the UI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+Message = dict[str, Any]  # {"role": ..., "content": str, "images": [bytes | str, ...]?}
+
+TASK_KEYS = ("private", "heartbeat", "needs_vision", "needs_thinking")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits for one attempt, in seconds (None = no limit for that phase)."""
+
+    connect: float = 5.0
+    """to open the TCP/TLS connection"""
+    first_token: float | None = 60.0
+    """from sending the request to the first byte of text (covers queueing and model loads)"""
+    idle: float | None = 60.0
+    """longest gap allowed between two chunks once the stream has started"""
+    total: float | None = 600.0
+    """the whole attempt"""
+
+    def replace(self, **changes: float | None) -> Timeouts:
+        """A copy with some limits changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Usage:
+    """Token counts reported by the provider (None when it did not say)."""
+
+    tokens_in: int | None = None
+    """prompt / input tokens"""
+    tokens_out: int | None = None
+    """completion / output tokens"""
+
+
+@dataclass
+class Delta:
+    """One piece of a provider stream, as an adapter's parser yields it."""
+
+    text: str = ""
+    """answer text"""
+    thinking: str = ""
+    """reasoning text, for models that stream it"""
+    usage: Usage | None = None
+    """usage figures, when this event carries them"""
+    done: bool = False
+    """the provider's own end-of-stream marker was seen"""
+    stop_reason: str | None = None
+    """why the provider stopped (stop, length, end_turn, STOP, ...)"""
+    model: str | None = None
+    """model name as the provider reports it"""
+
+
+@dataclass
+class Chunk:
+    """What :meth:`AIOrchestrator.stream` yields."""
+
+    content: str = ""
+    """new answer text in this chunk (may be empty on event chunks)"""
+    done: bool = False
+    """True on the last chunk of the call; ``reply`` is set then"""
+    vessel: str = ""
+    """the vessel this chunk came from"""
+    model: str = ""
+    """the model on that vessel"""
+    thinking: str = ""
+    """new reasoning text, if the vessel streams it"""
+    event: str | None = None
+    """None for text; 'fallback' when the call moved on before any text; 'restart' when an
+    opt-in restart discarded partial text (the consumer must clear what it showed)"""
+    detail: str = ""
+    """for event chunks: what happened, in words"""
+    reply: Reply | None = None
+    """the finished reply, on the ``done`` chunk"""
+
+
+@dataclass
+class Attempt:
+    """One try of one vessel within a call; also one row of the call log."""
+
+    call_id: str
+    """id shared by every attempt of one call"""
+    attempt: int
+    """1, 2, ... within the call"""
+    vessel: str
+    """vessel name"""
+    model: str
+    """model name"""
+    outcome: str = "ok"
+    """ok | unhealthy | error | interrupted | cancelled"""
+    error: str = ""
+    """why it failed, in words (empty when ok)"""
+    error_kind: str = ""
+    """short kind: unavailable, timeout, auth, rate_limited, ..."""
+    fallback_from: str = ""
+    """the vessel tried just before this one in the same call"""
+    reason: str = ""
+    """why this vessel was picked: explicit, priority, private, heartbeat, vision, thinking"""
+    ttft_s: float | None = None
+    """time to first token"""
+    latency_s: float | None = None
+    """time until this attempt ended"""
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    private: bool = False
+    """the call was private or heartbeat (must stay on this machine)"""
+    local: bool = False
+    """the vessel runs on this machine / a trusted local server"""
+    started_at: str = ""
+    """ISO-8601 UTC timestamp"""
+    compare_id: str = ""
+    """shared by the calls of one side-by-side comparison"""
+    prompt: str | None = None
+    """last user message (None when text logging is off)"""
+    response: str | None = None
+    """the text received (None when text logging is off)"""
+
+
+@dataclass
+class Reply:
+    """A finished answer."""
+
+    text: str
+    """the complete answer"""
+    vessel: str
+    """vessel that answered"""
+    model: str
+    """model that answered"""
+    call_id: str = ""
+    thinking: str = ""
+    """reasoning text, when streamed"""
+    reason: str = ""
+    """why that vessel: explicit, priority, private, heartbeat, vision, thinking, fallback"""
+    ttft_s: float | None = None
+    """time to first token of the answering attempt"""
+    latency_s: float | None = None
+    """wall time of the whole call, fallbacks included"""
+    usage: Usage = field(default_factory=Usage)
+    stop_reason: str | None = None
+    local: bool = False
+    """answered on this machine"""
+    attempts: list[Attempt] = field(default_factory=list)
+    """every attempt of this call, in order"""
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Output tokens per second of streaming (after the first token)."""
+        out = self.usage.tokens_out
+        answering = self.attempts[-1] if self.attempts else None
+        if not out or not answering or answering.latency_s is None or self.ttft_s is None:
+            return None
+        span = answering.latency_s - self.ttft_s
+        return out / span if span > 0 else None
+
+    @property
+    def fallback_chain(self) -> list[str]:
+        """Readable trail of the vessels that did not answer, e.g. ['ollama: connection refused']."""
+        return [f"{a.vessel}: {a.error}" for a in self.attempts if a.outcome != "ok"]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        trail = " → ".join([*self.fallback_chain, self.vessel]) if self.fallback_chain else self.vessel
+        ttft = f"{self.ttft_s:.2f}s" if self.ttft_s is not None else "–"
+        total = f"{self.latency_s:.2f}s" if self.latency_s is not None else "–"
+        return f"{self.text}\n\n<sub>{trail} · {self.model} · first token {ttft} · total {total}</sub>"
+
+
+@dataclass
+class Health:
+    """Result of a health probe or the learned state of a vessel."""
+
+    vessel: str
+    ok: bool | None
+    """True up, False down, None untested"""
+    latency_s: float | None = None
+    detail: str = ""
+    """e.g. 'connection refused', 'model not pulled', 'ANTHROPIC_API_KEY is not set'"""
+    state: str = "untested"
+    """up | down | cooling | untested"""
+    cooling_for_s: float | None = None
+    """seconds until a cooling-down vessel is tried again"""
+    checked_at: str = ""
+    """ISO-8601 UTC of the probe or call this is learned from"""
+
+    def __bool__(self) -> bool:
+        return bool(self.ok)
