@@ -100,7 +100,8 @@ class OllamaAdapter(BaseAdapter):
             msg = obj.get("message") or {}
             done = bool(obj.get("done"))
             yield Delta(
-                text=msg.get("content") or "",
+                # /api/generate puts the text in "response"; accept both framings
+                text=msg.get("content") or obj.get("response") or "",
                 thinking=msg.get("thinking") or "",
                 done=done,
                 stop_reason=obj.get("done_reason"),

@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11+, pip; apt for the browser):
+#   make lab   - the lessons in JupyterLab (practice vessels when no Ollama / no keys)
+#   make test  - the whole test suite (unit, practice servers, kernel, nbval, browser)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test venv demo bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[lab,test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m vessel_nb.demo
+
+test: $(STAMP)
+	$(BIN)/python -m tests.browser_setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check vessel_nb tests bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache test-artifacts

@@ -1,0 +1,73 @@
+"""The incremental decoders, fed bytes cut at every possible place."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from vessel_nb.wire import LineSplitter, SSEDecoder, aiter_lines, iter_sse
+
+
+def split_all_ways(data: bytes, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    out, i = [], 0
+    while i < len(data):
+        n = rng.randint(1, 4)
+        out.append(data[i : i + n])
+        i += n
+    return out
+
+
+def lines_of(pieces: list[bytes]) -> list[str]:
+    s = LineSplitter()
+    out = [line for p in pieces for line in s.feed(p)]
+    return out + s.flush()
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("seed", range(20))
+def test_lines_survive_any_split_and_any_line_ending(ending, seed):
+    text = ending.join(["하늘은 왜 파란가요? 🌈🌊", "", "data: {\"t\": \"é\"}", "last"]) + ending
+    assert lines_of(split_all_ways(text.encode(), seed)) == ["하늘은 왜 파란가요? 🌈🌊", "", 'data: {"t": "é"}', "last"]
+
+
+def test_every_single_byte_split_of_a_multibyte_character():
+    data = "가🌈\r\n".encode()
+    for cut in range(1, len(data)):
+        assert lines_of([data[:cut], data[cut:]]) == ["가🌈"]
+
+
+def test_unterminated_last_line_is_kept():
+    assert lines_of([b"a\nb"]) == ["a", "b"]
+
+
+def test_aiter_lines_matches_sync():
+    async def go():
+        async def gen():
+            for p in split_all_ways("x\r\ny\n".encode(), 3):
+                yield p
+
+        return [line async for line in aiter_lines(gen())]
+
+    assert asyncio.run(go()) == ["x", "y"]
+
+
+def test_sse_fields_comments_multiline_data_and_unknown_fields():
+    lines = [": keep-alive", "event: ping", 'data: {"type": "ping"}', "", "data: a", "data: b", "id: 7", "foo: bar", ""]
+    events = list(iter_sse(lines))
+    assert [(e.event, e.data) for e in events] == [("ping", '{"type": "ping"}'), ("message", "a\nb")]
+
+
+def test_sse_gathers_raw_json_without_data_prefix():
+    lines = ['data: {"a": 1}', "", "{", '  "error": {', '    "code": 503,', '    "message": "a } in text"', "  }", "}"]
+    events = list(iter_sse(lines))
+    assert events[0].data == '{"a": 1}'
+    assert events[1].raw and '"code": 503' in events[1].data
+
+
+def test_sse_event_without_final_blank_line_is_flushed():
+    d = SSEDecoder()
+    assert d.line("data: [DONE]") is None
+    assert [e.data for e in d.flush()] == ["[DONE]"]
