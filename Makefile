@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(BIN)/python -m vessel_nb.demo
 
 test: $(STAMP)
-	$(BIN)/python -m tests.browser_setup
+	sh .ci/install-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

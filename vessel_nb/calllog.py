@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,15 +60,7 @@ class CallLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            cols = ", ".join(f'"{c}" {_TYPES.get(c, "TEXT")}' for c in COLUMNS)
-            conn.execute(f"CREATE TABLE IF NOT EXISTS attempts ({cols})")
-            have = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
-            for c in COLUMNS:  # files written by an older version gain new columns
-                if c not in have:
-                    conn.execute(f'ALTER TABLE attempts ADD COLUMN "{c}" {_TYPES.get(c, "TEXT")}')
+            _retry_locked(lambda: _prepare(conn))
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the call log at {self.path}: {exc}; pass log_path= a writable file, "
@@ -126,6 +119,33 @@ class CallLog:
         return f"CallLog({len(self)} attempts this session, {where})"
 
 
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    cols = ", ".join(f'"{c}" {_TYPES.get(c, "TEXT")}' for c in COLUMNS)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS attempts ({cols})")
+    have = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
+    for c in COLUMNS:  # files written by an older version gain new columns
+        if c not in have:
+            conn.execute(f'ALTER TABLE attempts ADD COLUMN "{c}" {_TYPES.get(c, "TEXT")}')
+
+
+def _retry_locked(fn, seconds: float = 10.0) -> None:
+    # Switching to WAL needs a moment of exclusive access, and SQLite answers "locked"
+    # at once (without its busy handler) when another kernel opens the file just then.
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd  # only when a DataFrame is wanted: it costs ~0.3 s to import
 
@@ -137,5 +157,5 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for c in ("ttft_s", "latency_s"):
         df[c] = df[c].astype("float64")
     if len(df):
-        df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601")
+        df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601", errors="coerce")
     return df
