@@ -107,7 +107,7 @@ class AIOrchestrator:
                 raise E.ConfigError(f"vessel {name!r} is a {type(adapter).__name__}, not an adapter (OllamaAdapter, ...)")
             adapter.name = name
         self.vessels: dict[str, BaseAdapter] = dict(vessels)
-        self.priority = self._check_priority(priority)
+        self.priority = priority if priority is not None else list(self.vessels)
         if on_interrupt not in _ON_INTERRUPT:
             raise E.ConfigError(f"on_interrupt must be 'raise' or 'restart', not {on_interrupt!r}")
         self.on_interrupt = on_interrupt
@@ -118,11 +118,24 @@ class AIOrchestrator:
 
     # --- configuration --------------------------------------------------------------
     def _check_priority(self, priority: Sequence[str] | None) -> list[str]:
+        if isinstance(priority, str):
+            raise E.ConfigError(f"priority must be a list of vessel names, e.g. {list(self.vessels)}, not a string")
         order = list(priority) if priority is not None else list(self.vessels)
+        if len(set(order)) != len(order):
+            raise E.ConfigError(f"priority lists a vessel twice: {order}")
         unknown = [n for n in order if n not in self.vessels]
         if unknown:
             raise E.ConfigError(f"priority names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(self.vessels)}")
         return order + [n for n in self.vessels if n not in order]
+
+    @property
+    def priority(self) -> list[str]:
+        """The order vessels are tried in (every vessel appears once)."""
+        return self._priority
+
+    @priority.setter
+    def priority(self, order: Sequence[str]) -> None:
+        self._priority = self._check_priority(order)
 
     @property
     def active(self) -> str | None:
