@@ -14,8 +14,12 @@ UTF-8 character. These decoders keep what they cannot finish yet and never guess
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 class LineSplitter:
@@ -28,24 +32,12 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines completed by them (without their line endings)."""
         text = self._buf + self._decoder.decode(data)
-        lines: list[str] = []
-        start = 0
-        i = 0
-        n = len(text)
-        while i < n:
-            ch = text[i]
-            if ch == "\n":
-                lines.append(text[start:i])
-                start = i + 1
-            elif ch == "\r":
-                if i + 1 == n:
-                    break  # might be the first half of CRLF: wait for more
-                lines.append(text[start:i])
-                start = i + 2 if text[i + 1] == "\n" else i + 1
-                i = start - 1
-            i += 1
-        self._buf = text[start:]
-        return lines
+        held = ""
+        if text.endswith("\r"):  # might be the first half of CRLF: wait for more
+            text, held = text[:-1], "\r"
+        parts = _NEWLINE.split(text)
+        self._buf = parts.pop() + held
+        return parts
 
     def flush(self) -> list[str]:
         """End of input: return the unterminated last line, if any."""

@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory targets are measured here, not asserted in tests."""

@@ -1,0 +1,40 @@
+"""``python -m bench``: run the benchmarks and print a report (also saved under bench/results/)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from . import core
+
+
+def main() -> None:
+    from vessel_nb.practice import PracticeFleet
+
+    report: dict = {"machine": f"{platform.machine()} {platform.python_version()}", "when": time.strftime("%Y-%m-%d %H:%M")}
+    print("Stream parsing through the adapter stack (20,000 tokens, MockTransport):")
+    report["parse"] = {}
+    for name, mbs, tps in core.parse_throughput():
+        print(f"  {name:<7} {mbs:6.1f} MB/s  {tps:9,.0f} tokens/s")
+        report["parse"][name] = {"MB_per_s": round(mbs, 1), "tokens_per_s": round(tps)}
+    with PracticeFleet(pace=0.0) as fleet:
+        report["overhead"] = core.call_overhead(fleet)
+        print(f"One ask() on the practice Ollama: {report['overhead']['ask_ms']:.2f} ms median "
+              f"(bare httpx stream of the same: {report['overhead']['bare_httpx_ms']:.2f} ms)")
+        report["down"] = core.down_vessel_cost(fleet)
+        d = report["down"]
+        print(f"A stopped local Ollama costs each call {d['down_attempt_median_ms']:.2f} ms median "
+              f"({d['down_attempt_max_ms']:.2f} ms max) before falling back")
+        print(f"First call after restarting it served locally: {bool(d['first_call_after_restart_local'])} "
+              f"({d['first_call_after_restart_ms']:.1f} ms)")
+    report["import"] = core.import_cost()
+    print(f"import vessel_nb: {report['import']['import_vessel_nb_ms']:.0f} ms (pandas, widgets, tornado not imported)")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
