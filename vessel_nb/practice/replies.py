@@ -11,22 +11,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-ReplySource = Union[str, Callable[[str, dict], str], None]
+ReplySource = str | Callable[[str, dict], str] | None
 """``reply=`` of a practice server: fixed text, a function of (prompt, request JSON), or None"""
 
 PROMPT_CHARS = 80
 """how much of the user's message the default reply quotes back"""
 
 _CLOSING = (
-    "Practice replies are canned, so you can try streaming, routing and fallbacks "
-    "without a model or an API key. Point the vessel at a real provider for real answers."
+    "Practice replies are canned, so you can try streaming, routing and fallbacks for free. "
+    "Ask a real provider for a real answer."
 )
-_REASONING = (
-    "Practice reasoning (not a real model): the question arrived, this is a practice "
-    "server, so the plan is to echo it back with a canned answer."
-)
+_REASONING = "Practice reasoning (not a real model): read the question, then give the canned answer."
 _PIECE = re.compile(r"\s*\S+\s*$|\s*\S+|\s+$")
 
 
