@@ -66,10 +66,13 @@ class VesselError(VesselNBError):
         #: True until a token has been received on this attempt
         self.before_first_token = True
 
+    @property
+    def reason(self) -> str:
+        """What happened and what to do, without the vessel's name (the log's ``error``)."""
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
     def __str__(self) -> str:
-        where = f"{self.vessel}: " if self.vessel and not self.message.startswith(self.vessel) else ""
-        hint = f" — {self.hint}" if self.hint else ""
-        return f"{where}{self.message}{hint}"
+        return f"{self.vessel}: {self.reason}" if self.vessel else self.reason
 
 
 class MissingKey(VesselError):

@@ -59,7 +59,7 @@ class VesselState:
         """A call failed before its first token: decide how long to skip the vessel."""
         self.failures += 1
         self.last_ok = False
-        self.last_error = str(err)
+        self.last_error = err.reason
         self.checked_at = _now_iso()
         if err.retry_after is not None:
             cooldown = min(err.retry_after, 3600.0)

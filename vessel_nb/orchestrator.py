@@ -248,11 +248,11 @@ class AIOrchestrator:
             skip = adapter.missing_key()
             if skip is None and not cand.explicit and state.cooling_for() > 0:
                 skip = E.VesselUnavailable(
-                    f"{cand.name}: skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
+                    f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
                     vessel=cand.name,
                 )
             if skip is not None:
-                att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", str(skip), skip.kind, 0.0
+                att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
                 self.log.append(att)
                 failures[cand.name], previous = skip, cand.name
                 if not last:
@@ -289,7 +289,7 @@ class AIOrchestrator:
             except E.ConfigError:
                 raise
             except Exception as exc:  # a bug or an unexpected library error: still fall back
-                failure = E.VesselError(f"{cand.name}: unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name)
+                failure = E.VesselError(f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name)
             else:
                 att.outcome, att.latency_s = "ok", loop.time() - start
                 att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
@@ -307,7 +307,7 @@ class AIOrchestrator:
             got_text = att.ttft_s is not None
             failure.vessel = failure.vessel or cand.name
             failure.before_first_token = not got_text
-            att.latency_s, att.error, att.error_kind = loop.time() - start, str(failure), failure.kind
+            att.latency_s, att.error, att.error_kind = loop.time() - start, failure.reason, failure.kind
             att.response = "".join(parts) if got_text else None
             att.outcome = "interrupted" if got_text else "error"
             self.log.append(att)

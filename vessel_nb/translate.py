@@ -104,23 +104,31 @@ def from_status(adapter: BaseAdapter, status: int, headers: httpx.Headers, body:
 
 def from_transport(adapter: BaseAdapter, exc: BaseException) -> E.VesselError:
     """Translate an httpx/OS failure to reach the vessel."""
-    where = f"{adapter.name} at {adapter.host_label}"
+    where = adapter.host_label
     if isinstance(exc, httpx.ConnectTimeout):
-        return E.VesselTimeout(f"{where}: no connection within {adapter.timeouts.connect:g}s", vessel=adapter.name)
+        return E.VesselTimeout(f"no connection to {where} within {adapter.timeouts.connect:g}s", vessel=adapter.name)
     if isinstance(exc, httpx.TimeoutException):
-        return E.VesselTimeout(f"{where}: timed out ({type(exc).__name__})", vessel=adapter.name)
+        return E.VesselTimeout(f"{where} timed out ({type(exc).__name__})", vessel=adapter.name)
     if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        if "refused" in text or "errno 111" in text or "connect call failed" in text:
+        text = " ".join(str(e).lower() for e in _chain(exc))
+        if any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)) or "refused" in text or "errno 111" in text:
             reason = "connection refused"
         elif "name or service" in text or "nodename" in text or "getaddrinfo" in text:
             reason = "host name not found"
         else:
             reason = "could not connect"
-        return E.VesselUnavailable(f"{where}: {reason}", vessel=adapter.name, hint=adapter.unreachable_hint())
+        return E.VesselUnavailable(f"{reason} at {where}", vessel=adapter.name, hint=adapter.unreachable_hint())
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        return E.StreamError(f"{where}: connection dropped ({adapter.redact(str(exc)) or type(exc).__name__})", vessel=adapter.name)
-    return E.VesselError(f"{where}: {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=adapter.name)
+        return E.StreamError(f"connection to {where} dropped ({adapter.redact(str(exc)) or type(exc).__name__})", vessel=adapter.name)
+    return E.VesselError(f"{type(exc).__name__} talking to {where}: {adapter.redact(str(exc))}", vessel=adapter.name)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
 
 
 def stream_error(adapter: BaseAdapter, message: str, status: int | None = None) -> E.StreamError:

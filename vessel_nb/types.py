@@ -161,7 +161,7 @@ class Reply:
 
     @property
     def fallback_chain(self) -> list[str]:
-        """Readable trail of the vessels that did not answer, e.g. ['ollama: connection refused']."""
+        """Readable trail of the vessels that did not answer, e.g. ['ollama: connection refused at ...']."""
         return [f"{a.vessel}: {a.error}" for a in self.attempts if a.outcome != "ok"]
 
     def __str__(self) -> str:

@@ -149,7 +149,7 @@ class BaseAdapter:
         if self.key_required and not self.__key:
             env = " or ".join(self.key_env) or "an API key"
             return E.MissingKey(
-                f"{self.name}: {env} is not set",
+                f"{env} is not set",
                 vessel=self.name,
                 hint=f"set it in the environment (or pass api_key=) — never type it into a cell",
             )
@@ -270,7 +270,7 @@ class BaseAdapter:
                         raise translate.from_status(self, response.status_code, response.headers, await _read_limited(response))
             except TimeoutError:
                 raise E.VesselTimeout(
-                    f"{self.name} at {self.host_label}: no answer within {first_deadline - start:.0f}s",
+                    f"no answer from {self.host_label} within {first_deadline - start:.0f}s",
                     vessel=self.name,
                     hint="raise timeouts.first_token if the model is still loading",
                 ) from None
@@ -293,7 +293,7 @@ class BaseAdapter:
                         phase = f"the stream went silent for {t.idle:g}s"
                     else:
                         phase = f"no first token within {first_deadline - start:.0f}s"
-                    raise E.VesselTimeout(f"{self.name}: {phase}", vessel=self.name) from None
+                    raise E.VesselTimeout(phase, vessel=self.name) from None
                 except httpx.HTTPError as exc:
                     raise translate.from_transport(self, exc) from None
                 if delta.text or delta.thinking:
@@ -314,7 +314,7 @@ class BaseAdapter:
         """Probe a free endpoint: ok, latency and a detail a person can read."""
         checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if (err := self.missing_key()) is not None:
-            return Health(self.name, False, None, err.message, "down", checked_at=checked)
+            return Health(self.name, False, None, err.reason, "down", checked_at=checked)
         method, path, headers = self.probe_request()
         start = time.perf_counter()
         try:
@@ -327,9 +327,9 @@ class BaseAdapter:
             return Health(self.name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
         except httpx.HTTPError as exc:
             err = translate.from_transport(self, exc)
-            return Health(self.name, False, None, _short(err), "down", checked_at=checked)
+            return Health(self.name, False, None, err.reason, "down", checked_at=checked)
         except E.VesselError as err:
-            return Health(self.name, False, time.perf_counter() - start, _short(err), "down", checked_at=checked)
+            return Health(self.name, False, time.perf_counter() - start, err.reason, "down", checked_at=checked)
         return Health(self.name, True, time.perf_counter() - start, detail, "up", checked_at=checked)
 
     async def health_check(self) -> bool:
@@ -341,14 +341,6 @@ class BaseAdapter:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
-
-
-def _short(err: E.VesselError) -> str:
-    text = err.message
-    prefix = f"{err.vessel} at "
-    if text.startswith(prefix):
-        text = text.split(": ", 1)[-1]
-    return text + (f" — {err.hint}" if err.hint else "")
 
 
 def _earliest(*times: float | None) -> float | None:
