@@ -360,3 +360,35 @@ def test_health_probes_and_snapshot(orch, practice):
 
 def test_fast_orchestrator_defaults(orch):
     assert orch.timeouts == FAST
+
+
+def test_a_loading_model_is_waited_for_but_a_dead_server_is_found_quickly(practice):
+    """Ollama's first-token limit is generous (cold loads); liveness probes tell loading from hung."""
+    import socket
+
+    from vessel_nb import OllamaAdapter
+
+    patient = Timeouts(connect=2, first_token=30, idle=5, total=60)
+    # loading: the chat request takes a while, but the server answers its free probe
+    practice["ollama"].set_fault("slow_first_token", delay=1.0)
+    loading = OllamaAdapter(model="llama3.2", base_url=practice["ollama"].base_url, timeouts=patient)
+    loading.liveness_every = 0.2
+    orch = AIOrchestrator({"ollama": loading}, log_path=False)
+    assert orch.ask("hi").vessel == "ollama"
+    orch.close()
+
+    # hung: a socket that accepts connections (kernel backlog) and never answers anything
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    try:
+        dead = OllamaAdapter(model="llama3.2", base_url=f"http://127.0.0.1:{hung.getsockname()[1]}", timeouts=patient)
+        dead.liveness_every = 0.2
+        orch = AIOrchestrator({"ollama": dead, "claude": practice.orchestrator(log_path=False).vessels["claude"]}, log_path=False)
+        reply = orch.ask("hi")
+        row = orch.log.rows[0]
+        assert reply.vessel == "claude"
+        assert row["error_kind"] == "timeout" and "stopped answering" in row["error"] and row["latency_s"] < 5
+        orch.close()
+    finally:
+        hung.close()

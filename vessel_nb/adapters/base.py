@@ -61,6 +61,8 @@ class BaseAdapter:
     default_timeouts: ClassVar[Timeouts] = Timeouts()
     #: whether a call can go out without a key (local servers)
     key_required: ClassVar[bool] = True
+    #: while waiting for a first token, probe liveness this often (seconds; None = never)
+    liveness_every: ClassVar[float | None] = None
     #: default capabilities; Ollama asks its server instead
     default_vision: ClassVar[bool] = True
     default_thinking: ClassVar[bool] = False
@@ -255,60 +257,69 @@ class BaseAdapter:
         method, path, body, headers = self.build_request(msgs, imgs, opts)
         t = timeouts or self.timeouts
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        end = start + t.total if t.total else None
-        first_deadline = _earliest(start + t.first_token if t.first_token else None, end)
+        clock = _Clock(loop, t, self.liveness_every)
         client = self._client()
         request = client.build_request(method, self.base_url + path, json=body, headers=headers)
         response: httpx.Response | None = None
         deltas: AsyncIterator[Delta] | None = None
+        watchdog = asyncio.ensure_future(self._watch(clock)) if clock.liveness else None
         try:
             try:
-                async with asyncio.timeout_at(first_deadline):
+                async with clock.limit() as cm:
+                    clock.scope = cm
                     response = await client.send(request, stream=True)
                     if response.status_code >= 300:
                         raise translate.from_status(self, response.status_code, response.headers, await _read_limited(response))
             except TimeoutError:
-                raise E.VesselTimeout(
-                    f"no answer from {self.host_label} within {first_deadline - start:.0f}s",
-                    vessel=self.name,
-                    hint="raise timeouts.first_token if the model is still loading",
-                ) from None
+                raise clock.timeout_error(self) from None
             except httpx.HTTPError as exc:
                 raise translate.from_transport(self, exc) from None
             deltas = self.parse(aiter_lines(response.aiter_raw()))
-            got_text = False
             saw_done = False
-            while True:
-                deadline = first_deadline if not got_text else _earliest(loop.time() + t.idle if t.idle else None, end)
+            while not saw_done:
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with clock.limit() as cm:
+                        clock.scope = cm
                         delta = await anext(deltas)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    if end is not None and loop.time() >= end - 0.001:
-                        phase = f"the answer took longer than the {t.total:g}s total limit"
-                    elif got_text:
-                        phase = f"the stream went silent for {t.idle:g}s"
-                    else:
-                        phase = f"no first token within {first_deadline - start:.0f}s"
-                    raise E.VesselTimeout(phase, vessel=self.name) from None
+                    raise clock.timeout_error(self) from None
                 except httpx.HTTPError as exc:
                     raise translate.from_transport(self, exc) from None
-                if delta.text or delta.thinking:
-                    got_text = True
-                saw_done = saw_done or delta.done
+                if (delta.text or delta.thinking) and not clock.got_text:
+                    clock.got_text = True
+                    if watchdog is not None:
+                        watchdog.cancel()
+                saw_done = delta.done
                 yield delta
-                if saw_done:
-                    break
             if not saw_done:
                 raise translate.stream_error(self, f"the stream ended without its {self.terminator()} (truncated answer)")
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             if deltas is not None:
                 await deltas.aclose()
             if response is not None:
                 await response.aclose()
+
+    async def _watch(self, clock: _Clock) -> None:
+        """While waiting for the first token, check now and then that the server is alive.
+
+        A cold model load in Ollama can take minutes before the first byte, so the first-token
+        limit must be generous; but a server that has stopped answering altogether should not
+        keep a notebook waiting that long. A loading server still answers its free probe.
+        """
+        while not clock.got_text:
+            await asyncio.sleep(clock.liveness)
+            method, path, headers = self.probe_request()
+            try:
+                async with asyncio.timeout(min(clock.liveness, 3.0)):
+                    await self._client().request(method, self.base_url + path, headers=headers)
+            except (TimeoutError, httpx.HTTPError):
+                if not clock.got_text:
+                    clock.dead()
+                return
 
     async def health(self, timeout: float = 3.0) -> Health:
         """Probe a free endpoint: ok, latency and a detail a person can read."""
@@ -341,6 +352,50 @@ class BaseAdapter:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+
+
+class _Clock:
+    """The time limits of one attempt: which deadline applies now, and why it fired."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, t: Timeouts, liveness: float | None) -> None:
+        self.loop, self.t = loop, t
+        self.start = loop.time()
+        self.end = self.start + t.total if t.total else None
+        self.first = _earliest(self.start + t.first_token if t.first_token else None, self.end)
+        self.liveness = liveness if liveness and (t.first_token is None or liveness < t.first_token) else None
+        self.got_text = False
+        self.unresponsive = False
+        self.scope: asyncio.Timeout | None = None
+
+    def limit(self) -> asyncio.Timeout:
+        """A timeout scope for the next wait: first-token limit, then the idle gap; never past total."""
+        if self.unresponsive:
+            return asyncio.timeout_at(self.loop.time())
+        if not self.got_text:
+            return asyncio.timeout_at(self.first)
+        return asyncio.timeout_at(_earliest(self.loop.time() + self.t.idle if self.t.idle else None, self.end))
+
+    def dead(self) -> None:
+        """The liveness probe failed: end the current wait now."""
+        self.unresponsive = True
+        if self.scope is not None and not self.scope.expired():
+            self.scope.reschedule(self.loop.time())
+
+    def timeout_error(self, adapter: BaseAdapter) -> E.VesselTimeout:
+        """Say which limit was hit."""
+        now = self.loop.time()
+        if self.unresponsive:
+            msg = f"{adapter.host_label} stopped answering (no first token, and its health probe got no answer either)"
+            return E.VesselTimeout(msg, vessel=adapter.name)
+        if self.end is not None and now >= self.end - 0.001:
+            return E.VesselTimeout(f"the answer took longer than the {self.t.total:g}s total limit", vessel=adapter.name)
+        if self.got_text:
+            return E.VesselTimeout(f"the stream went silent for {self.t.idle:g}s", vessel=adapter.name)
+        return E.VesselTimeout(
+            f"no first token from {adapter.host_label} within {self.first - self.start:.0f}s",
+            vessel=adapter.name,
+            hint="raise timeouts.first_token if the model is slow to load",
+        )
 
 
 def _earliest(*times: float | None) -> float | None:

@@ -29,6 +29,8 @@ class OllamaAdapter(BaseAdapter):
     # A cold load of a large model can take minutes before the first byte: do not mistake
     # a loading model for a dead one. A dead server is found at once (connection refused).
     default_timeouts: ClassVar[Timeouts] = Timeouts(connect=3.0, first_token=300.0, idle=120.0, total=1800.0)
+    # ...and a server that has stopped answering altogether is found by its free probe.
+    liveness_every: ClassVar[float | None] = 5.0
 
     def __init__(self, model: str = "llama3.2", base_url: str | None = None, api_key: str | None = None, *,
                  keep_alive: str | int | None = None, **kw) -> None:
