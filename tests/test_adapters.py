@@ -181,3 +181,62 @@ def test_probes_use_free_endpoints_and_read_ollama_tags():
     h = asyncio.run(missing.health())
     assert h.ok is False and "ollama pull qwen2.5:32b" in h.detail
     assert all(r.method == "GET" for r in seen)
+
+
+def _serve(body: bytes, ctype: str, max_size: int, seed: int):
+    import httpx
+
+    from .transcripts import RandomChunks
+
+    return httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=RandomChunks(body, seed, max_size)))
+
+
+KOREAN = ["하늘이 ", "파란 ", "이유는 🌈 ", "레일리 산란", " 🌊✨"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_multibyte_text_split_inside_characters_in_every_framing(seed):
+    ollama = b"".join(
+        json.dumps({"model": "m", "created_at": "t", "message": {"role": "assistant", "content": p}, "done": False},
+                   ensure_ascii=False).encode() + b"\n" for p in KOREAN
+    ) + b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n'
+    openai = b"".join(
+        b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}, ensure_ascii=False).encode() + b"\r\n\r\n"
+        for p in KOREAN
+    ) + b": keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n"
+    gemini = b"".join(
+        b"data: " + json.dumps({"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}]},
+                               ensure_ascii=False).encode() + b"\r\n\r\n" for p in KOREAN
+    ) + b'data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"finishReason": "STOP","index": 0}]}\r\n\r\n'
+    claude = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n" + b"".join(
+        b"event: content_block_delta\ndata: " + json.dumps(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}, ensure_ascii=False
+        ).encode() + b"       \n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n" for p in KOREAN
+    ) + b"event: brand_new_event\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    cases = [
+        (OllamaAdapter(model="m", transport=_serve(ollama, "application/x-ndjson", 2, seed))),
+        (OpenAIAdapter(model="m", api_key=KEY, transport=_serve(openai, "text/event-stream", 3, seed))),
+        (GeminiAdapter(model="m", api_key=KEY, transport=_serve(gemini, "text/event-stream", 1, seed))),
+        (ClaudeAdapter(model="m", api_key=KEY, transport=_serve(claude, "text/event-stream; charset=utf-8", 2, seed))),
+    ]
+    for adapter in cases:
+        reply = AIOrchestrator({"v": adapter}, log_path=False).ask("왜?")
+        assert reply.text == "".join(KOREAN), type(adapter).__name__
+
+
+@pytest.mark.parametrize(
+    "adapter_cls, body, ctype",
+    [
+        (OpenAIAdapter, b"data: [DONE]\n\n", "text/event-stream"),
+        (OllamaAdapter, b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true}\n', "application/x-ndjson"),
+        (OpenAIAdapter, b"", "text/event-stream"),
+        (GeminiAdapter, b'data: {"promptFeedback": {"blockReason": "SAFETY"}}\r\n\r\n', "text/event-stream"),
+    ],
+)
+def test_empty_blocked_or_bodyless_streams_are_failures_not_answers(adapter_cls, body, ctype):
+    adapter = adapter_cls(model="m", api_key=KEY, transport=_serve(body, ctype, 4, 0))
+    orch = AIOrchestrator({"v": adapter}, log_path=False)
+    with pytest.raises(E.AllVesselsFailed) as info:
+        orch.ask("hi")
+    assert type(info.value.failures["v"]) is E.StreamError
+    assert orch.log.rows[0]["outcome"] == "error"
