@@ -83,6 +83,8 @@ def _poll(future: concurrent.futures.Future[T]) -> T:
 
 def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     """Run a coroutine on the background loop and return its result (works in Jupyter)."""
+    if on_loop_thread():
+        coro.close()  # it will never run: do not leave a "never awaited" warning behind
     _refuse_reentry()
     future = asyncio.run_coroutine_threadsafe(coro, get_loop())
     return _wait(future, timeout)
