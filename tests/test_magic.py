@@ -1,0 +1,512 @@
+"""%%ask in an IPython InteractiveShell, against the practice servers on loopback.
+
+What a notebook would receive is captured with IPython's capture_output (display data,
+updates of the live display, printed text); interrupts are simulated in the kernel
+thread itself (the real signal is exercised in test_magic_kernel.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+import vessel_nb
+from vessel_nb import session
+from vessel_nb.magic import AskMagics, args, compare, live, load_ipython_extension, render, unload_ipython_extension
+from vessel_nb.magic.history import ChatHistory
+from vessel_nb.practice import PracticeFleet
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+LONG = " ".join(f"word{i}" for i in range(3000))
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    with PracticeFleet(pace=0.002) as f:
+        yield f
+
+
+@pytest.fixture
+def orch(fleet, tmp_path):
+    for srv in fleet:
+        srv.clear_fault()
+        if not srv.running:
+            srv.restart()
+    o = vessel_nb.use(fleet.orchestrator(log_path=tmp_path / "calls.sqlite3"))
+    yield o
+    session.reset()
+    o.close()
+
+
+@pytest.fixture
+def ip(orch):
+    shell = InteractiveShell.instance()
+    load_ipython_extension(shell)
+    yield shell
+    unload_ipython_extension(shell)
+    for name in ("answer", "img", "n", "obj", "cmp"):
+        shell.user_ns.pop(name, None)
+
+
+def magics(shell) -> AskMagics:
+    return shell.magics_manager.registry["AskMagics"]
+
+
+def ask(shell, line: str, cell: str):
+    """Run a %%ask cell; returns (captured outputs, ExecutionResult)."""
+    with capture_output() as cap:
+        result = shell.run_cell(f"%%ask {line}\n{cell}")
+    return cap, result
+
+
+def final(cap):
+    """The last ordinary (not update) display: the answer."""
+    shown = [o for o in cap.outputs if not o.update]
+    return shown[-1]
+
+
+# --- options, interpolation ----------------------------------------------------------------
+class Obj:
+    shape = (12, 3)
+    name = "results"
+
+
+def test_interpolation_fills_names_attributes_and_indexes():
+    ns = {"n": 42, "obj": Obj(), "xs": [1, 2, 3]}
+    assert args.interpolate("{n} rows of {obj.name}: {obj.shape[0]} × {xs[2]}", ns) == "42 rows of results: 12 × 3"
+    assert args.interpolate("{n:>4}|{obj.name!r}", ns) == "  42|'results'"
+
+
+def test_interpolation_leaves_unknown_names_and_code_alone_and_unescapes_braces():
+    ns = {"n": 1}
+    text = 'unknown {missing} json {"a": 1} set {1, 2} attr {n.nope} {{n}} }} lone } {'
+    assert args.interpolate(text, ns) == 'unknown {missing} json {"a": 1} set {1, 2} attr {n.nope} {n} } lone } {'
+
+
+def test_parse_accepts_the_forms_users_know():
+    a = args.parse(AskMagics.ask, '--vessel=ollama --system "Answer in Korean." -o answer -t 0.2 --max-tokens 50')
+    assert (a.vessel, a.system, a.out, a.temperature, a.max_tokens) == (
+        "ollama",
+        "Answer in Korean.",
+        "answer",
+        0.2,
+        50,
+    )
+    assert args.parse(AskMagics.ask, "-v claude -f code").format == "code"
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("--bogus", "unrecognized arguments"),
+        ('--system "unclosed', "cannot read the options"),
+        ("--compare a,b --vessel a", "not both"),
+        ("-o 2bad", "variable name"),
+        ("--format html", "invalid choice"),
+        ("--chat --new", "not both"),
+    ],
+)
+def test_bad_options_are_usage_errors(line, words):
+    with pytest.raises(UsageError, match=words):
+        args.parse(AskMagics.ask, line)
+
+
+def test_call_options_map_to_the_core_routes():
+    a = args.parse(AskMagics.ask, "--private --think --vision img -s 'about {n}'")
+    opts = args.call_options(a, {"img": PNG, "n": 3}, fill=True)
+    assert opts == {
+        "task": {"private": True, "needs_vision": True, "needs_thinking": True},
+        "system": "about 3",
+        "images": [PNG],
+    }
+    assert args.call_options(args.parse(AskMagics.ask, "--vision ./x.png"), {}, fill=True)["images"] == ["./x.png"]
+
+
+def test_help_lists_the_options():
+    doc = AskMagics.ask.__doc__
+    for option in ("--vessel", "--private", "--vision", "--think", "--format", "--out", "--compare", "--chat"):
+        assert option in doc
+
+
+def test_history_is_bounded_by_turns_and_characters():
+    h = ChatHistory()
+    for i in range(10):
+        h.record(f"q{i}", "a" * 100)
+    msgs = h.messages("now", max_turns=3, max_chars=10_000)
+    assert [m["content"] for m in msgs[::2]] == ["q7", "q8", "q9", "now"]
+    assert len(h.messages("now", max_turns=99, max_chars=250)) == 2 * 2 + 1
+
+
+def test_code_is_taken_from_fenced_blocks():
+    assert render.code_from("Here:\n```python\nx = 1\n```\nand\n```\ny = 2\n```") == "x = 1\n\ny = 2"
+    assert render.code_from("print(1)\n") == "print(1)"
+
+
+# --- one call --------------------------------------------------------------------------------
+def test_answer_streams_then_ends_neutral_and_is_shown_with_provenance(ip, orch, fleet):
+    ip.user_ns["n"] = 42
+    cap, result = ask(ip, "-o answer", "How many rows? {n} {{literal}}")
+    assert result.success
+    outputs = cap.outputs  # a new list of new objects on every access
+    first, updates = outputs[0], [o for o in outputs if o.update]
+    assert first.data == render.NEUTRAL and not first.update
+    assert updates[-1].data == render.NEUTRAL, "the live display must end as it began (nbval)"
+    assert any("streaming from ollama" in u.data.get("text/plain", "") for u in updates)
+    reply = ip.user_ns["answer"]
+    out = final(cap)
+    assert out.data["text/markdown"].startswith(reply.text)
+    assert "How many rows? 42 {literal}" in reply.text
+    meta = out.metadata["vessel_nb"]
+    assert (meta["vessel"], meta["model"], meta["reason"], meta["call_id"]) == (
+        "ollama",
+        "llama3.2",
+        "priority",
+        reply.call_id,
+    )
+    assert meta["tokens"]["out"] and meta["ttft_s"] is not None and meta["fallback_chain"] == []
+    assert "practice-key" not in json.dumps([o.data for o in cap.outputs]) + json.dumps(meta)
+    assert fleet["ollama"].requests[-1].json["messages"][-1]["content"] == "How many rows? 42 {literal}"
+    assert orch.log.rows[-1]["outcome"] == "ok"
+
+
+def test_updates_are_coalesced_and_the_final_text_is_complete(ip, fleet):
+    fleet["ollama"].pace = 0.0
+    try:
+        magics(ip).max_updates_per_second = 5
+        cap, _ = ask(ip, "-o answer --raw", "x")
+    finally:
+        fleet["ollama"].pace = 0.002
+    ip.user_ns["answer"]  # noqa: B018
+    out = magics(ip).last_output
+    assert out.updates <= 4, "thousands of chunks must not mean thousands of updates"
+    assert final(cap).data["text/plain"].startswith(ip.user_ns["answer"].text)
+
+
+def test_fallback_is_shown_in_the_footer_and_metadata(ip, fleet):
+    fleet["ollama"].stop()
+    cap, result = ask(ip, "", "Hello")
+    assert result.success
+    out = final(cap)
+    assert "claude · claude-practice · fallback · ollama: connection refused → claude" in out.data["text/markdown"]
+    assert "ollama: connection refused → claude" in out.data["text/plain"]
+    assert out.metadata["vessel_nb"]["reason"] == "fallback"
+    assert out.metadata["vessel_nb"]["fallback_chain"][0].startswith("ollama: connection refused")
+    assert any(
+        "ollama: connection refused → trying the next vessel" in o.data.get("text/plain", "") for o in cap.outputs
+    )
+    fleet["ollama"].restart()
+    cap, _ = ask(ip, "", "Hello again")
+    assert final(cap).metadata["vessel_nb"]["vessel"] == "ollama", "a restarted local vessel is used at once"
+
+
+@pytest.mark.parametrize(
+    "line, vessel, reason",
+    [
+        ("--vessel claude", "claude", "explicit"),
+        ("--private", "ollama", "private"),
+        ("--think", "claude", "thinking"),
+        ("--vision img", "claude", "vision"),
+    ],
+)
+def test_routing_options(ip, fleet, line, vessel, reason):
+    ip.user_ns["img"] = PNG
+    cap, result = ask(ip, line, "Look")
+    assert result.success
+    meta = final(cap).metadata["vessel_nb"]
+    assert (meta["vessel"], meta["reason"]) == (vessel, reason)
+    if "vision" in line:
+        assert "I received 1 image" in final(cap).data["text/markdown"]
+
+
+def test_private_never_leaves_the_machine(ip, fleet):
+    fleet["ollama"].stop()
+    before = {s.provider: len(s.requests) for s in fleet}
+    cap, result = ask(ip, "--private", "secret")
+    assert isinstance(result.error_in_exec, vessel_nb.NoLocalVessel)
+    assert "NoLocalVessel" in cap.stdout and "ollama serve" in cap.stdout
+    assert "Traceback" not in cap.stdout
+    assert {s.provider: len(s.requests) for s in fleet if s.provider != "ollama"} == {
+        p: n for p, n in before.items() if p != "ollama"
+    }
+
+
+def test_explicit_vessel_with_model_and_options(ip, fleet):
+    cap, result = ask(ip, "-v openai -m gpt-other -t 0.5 --max-tokens 7 -s 'Be brief.'", "hi")
+    assert result.success
+    body = fleet["openai"].requests[-1].json
+    assert (body["model"], body["temperature"], body["messages"][0]["content"]) == ("gpt-other", 0.5, "Be brief.")
+    assert final(cap).metadata["vessel_nb"]["model"] == "gpt-other"
+
+
+def test_format_code_offers_a_new_cell(ip, fleet):
+    fleet["ollama"].reply = "Here you are:\n```python\nprint('hi')\n```\n"
+    try:
+        cap, result = ask(ip, "--format code", "code please")
+    finally:
+        fleet["ollama"].reply = None
+    assert result.success
+    assert ip.rl_next_input == "print('hi')"
+    assert "in a new cell below" in final(cap).data["text/markdown"]
+    assert fleet["ollama"].requests[-1].json["messages"][0]["role"] == "system"
+
+
+def test_format_text_is_plain(ip):
+    cap, _ = ask(ip, "-f text", "hi")
+    assert set(final(cap).data) == {"text/plain"}
+
+
+def test_chat_continues_with_bounded_history(ip, fleet):
+    ask(ip, "", "first question")
+    ask(ip, "", "second question")
+    magics(ip).history_turns = 1
+    ask(ip, "--chat", "third question")
+    msgs = fleet["ollama"].requests[-1].json["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[0]["content"] == "second question" and msgs[2]["content"] == "third question"
+    ask(ip, "--new", "fresh")
+    assert len(fleet["ollama"].requests[-1].json["messages"]) == 1
+    assert len(magics(ip).history) == 1
+
+
+# --- errors ----------------------------------------------------------------------------------
+def test_all_failed_is_a_short_message_and_tb_still_works(ip, fleet):
+    for srv in fleet:
+        srv.set_fault("status", code=503)
+    cap, result = ask(ip, "", "hi")
+    err = result.error_in_exec
+    assert isinstance(err, vessel_nb.AllVesselsFailed)
+    assert "all 4 vessels failed" in cap.stdout and "What to do" in cap.stdout
+    assert cap.stdout.count("•") == 4 and "Traceback" not in cap.stdout
+    assert len(cap.stdout.splitlines()) < 15
+    with capture_output() as tb:
+        ip.run_line_magic("tb", "")
+    assert "Traceback" in tb.stdout or "File" in tb.stdout, "%tb shows the real traceback afterwards"
+    with capture_output() as tb2:
+        ip.run_line_magic("ask", "tb")
+    assert "AllVesselsFailed" in tb2.stdout and "orchestrator.py" in tb2.stdout
+
+
+def test_traceback_flag_and_trait(ip, fleet):
+    fleet["ollama"].stop()
+    cap, result = ask(ip, "--traceback -v ollama", "hi")
+    assert isinstance(result.error_in_exec, vessel_nb.AllVesselsFailed)
+    assert "magics.py" in cap.stdout or "Traceback" in cap.stdout
+    magics(ip).raise_errors = False
+    cap, result = ask(ip, "-v ollama", "hi")
+    assert result.success
+    box = final(cap)
+    assert (
+        "connection refused" in box.data["text/markdown"] and box.metadata["vessel_nb"]["error"] == "AllVesselsFailed"
+    )
+
+
+def test_missing_key_names_the_variable(ip, monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    orch = vessel_nb.use(vessel_nb.AIOrchestrator({"claude": vessel_nb.ClaudeAdapter()}, log_path=False))
+    cap, result = ask(ip, "", "hi")
+    assert isinstance(result.error_in_exec, vessel_nb.AllVesselsFailed)
+    assert "ANTHROPIC_API_KEY is not set" in cap.stdout and "environment variable" in cap.stdout
+    orch.close()
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("-v olama", "unknown vessel 'olama'"),
+        ("-m other", "give vessel= too"),
+        ("-t 5", "temperature must be between 0 and 2"),
+        ("--vision nothere.png", "image file not found"),
+    ],
+)
+def test_bad_input_is_a_one_line_config_error(ip, line, words):
+    cap, result = ask(ip, line, "hi")
+    assert isinstance(result.error_in_exec, vessel_nb.ConfigError)
+    assert words in cap.stdout and len(cap.stdout.strip().splitlines()) == 1
+    assert not cap.outputs, "nothing is displayed for a call that was never sent"
+
+
+def test_empty_cell_and_unknown_option_are_usage_errors(ip):
+    for cell, line in (("   ", ""), ("hi", "--nope")):
+        cap, result = ask(ip, line, cell)
+        assert isinstance(result.error_in_exec, UsageError)
+
+
+def test_broken_stream_keeps_the_partial_text(ip, fleet):
+    fleet["ollama"].set_fault("error_mid_stream", after=5)
+    cap, result = ask(ip, "", "hi")
+    assert isinstance(result.error_in_exec, vessel_nb.StreamInterrupted)
+    shown = final(cap).data["text/markdown"]
+    assert shown.startswith("This is the practice") and "ollama broke off" in shown
+    assert "partial answer is shown above" in cap.stdout
+
+
+# --- interrupt -------------------------------------------------------------------------------
+@pytest.fixture
+def interrupt_after(monkeypatch):
+    """Make a KeyboardInterrupt land in the kernel thread after n chunks, as a real one does."""
+
+    def arm(n: int):
+        original = live.RichStream.add
+        seen = []
+
+        def add(self, *a, **kw):
+            original(self, *a, **kw)
+            seen.append(1)
+            if len(seen) == n:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(live.RichStream, "add", add)
+
+    return arm
+
+
+def test_interrupt_cancels_the_call_and_marks_the_partial_text(ip, orch, fleet, interrupt_after):
+    fleet["ollama"].reply = LONG
+    interrupt_after(20)
+    disconnects = fleet["ollama"].disconnects
+    try:
+        cap, result = ask(ip, "-o answer", "long please")
+    finally:
+        fleet["ollama"].reply = None
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert "%%ask stopped" in cap.stdout and "Traceback" not in cap.stdout
+    out = final(cap)
+    assert out.data["text/markdown"].startswith("word0 word1") and "⏹ stopped" in out.data["text/markdown"]
+    assert out.metadata["vessel_nb"]["stopped"] is True
+    assert [o.data for o in cap.outputs if o.update][-1] == render.NEUTRAL
+    assert orch.log.rows[-1]["outcome"] == "cancelled", "the call has stopped before the cell ends"
+    fleet["ollama"].wait_for(lambda: fleet["ollama"].disconnects > disconnects, timeout=5)
+    assert "answer" not in ip.user_ns
+    cap, result = ask(ip, "", "next cell")
+    assert result.success and final(cap).metadata["vessel_nb"]["vessel"] == "ollama"
+
+
+def test_interrupt_can_end_the_cell_cleanly(ip, fleet, interrupt_after):
+    magics(ip).reraise_interrupt = False
+    fleet["ollama"].reply = LONG
+    interrupt_after(3)
+    try:
+        cap, result = ask(ip, "", "long please")
+    finally:
+        fleet["ollama"].reply = None
+    assert result.success and "⏹ stopped" in final(cap).data["text/markdown"]
+
+
+# --- compare ---------------------------------------------------------------------------------
+def test_compare_plain_table(ip, orch):
+    magics(ip).compare_widget = False
+    cap, result = ask(ip, "--compare ollama,claude -o cmp", "Compare me")
+    assert result.success
+    out = final(cap)
+    assert "<table class='vessel-nb-compare'>" in out.data["text/html"]
+    assert "practice ollama vessel" in out.data["text/html"] and "practice anthropic vessel" in out.data["text/html"]
+    assert set(ip.user_ns["cmp"]) == {"ollama", "claude"}
+    cid = out.metadata["vessel_nb"]["compare_id"]
+    assert {r["vessel"] for r in orch.log.rows if r["compare_id"] == cid} == {"ollama", "claude"}
+    assert [o.data for o in cap.outputs if o.update][-1] == render.NEUTRAL
+
+
+def test_compare_one_failing_column(ip, fleet):
+    magics(ip).compare_widget = False
+    fleet["claude"].stop()
+    cap, result = ask(ip, "--compare ollama,claude -o cmp", "Compare me")
+    assert result.success
+    assert isinstance(ip.user_ns["cmp"]["claude"], vessel_nb.AllVesselsFailed)
+    assert "failed: claude" in final(cap).data["text/plain"]
+
+
+def test_compare_uses_the_widget_when_available(ip):
+    cap, result = ask(ip, "--compare ollama,gemini -o cmp", "Compare me")
+    assert result.success
+    assert {n: r.vessel for n, r in ip.user_ns["cmp"].items()} == {"ollama": "ollama", "gemini": "gemini"}
+    assert any("application/vnd.jupyter.widget-view+json" in o.data for o in cap.outputs)
+
+
+def test_compare_bad_names(ip):
+    _, result = ask(ip, "--compare ollama", "x")
+    assert isinstance(result.error_in_exec, UsageError)
+    _, result = ask(ip, "--compare ollama,nope", "x")
+    assert "unknown vessel 'nope'" in str(result.error_in_exec)
+
+
+def test_compare_interrupt_cancels_every_column(ip, orch, fleet, monkeypatch):
+    magics(ip).compare_widget = False
+    fleet["ollama"].reply = fleet["claude"].reply = LONG
+    calls = []
+    original = compare.table_bundle
+
+    def table(*a, **kw):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original(*a, **kw)
+
+    monkeypatch.setattr(compare, "table_bundle", table)
+    try:
+        cap, result = ask(ip, "--compare ollama,claude", "long")
+    finally:
+        fleet["ollama"].reply = fleet["claude"].reply = None
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    assert sorted(r["outcome"] for r in orch.log.rows) == ["cancelled", "cancelled"]
+    assert "stopped" in final(cap).data["text/plain"]
+
+
+# --- line commands ---------------------------------------------------------------------------
+def test_status_vessels_config(ip, fleet):
+    fleet["ollama"].stop()
+    status = ip.run_line_magic("ask", "status")
+    rows = {r[0]: r for r in status.rows}
+    assert rows["ollama"][2] == "✗" and "connection refused" in rows["ollama"][4]
+    assert rows["claude"][2] == "✓" and rows["claude"][1] == "cloud"
+    assert "<table>" in status._repr_html_()
+    vessels = ip.run_line_magic("ask", "vessels")
+    assert [r[1] for r in vessels.rows] == ["ollama", "claude", "openai", "gemini"]
+    assert "practice-key" not in repr(vessels) + repr(status)
+    config = repr(ip.run_line_magic("ask", "config"))
+    assert "AskMagics.max_updates_per_second" in config and "practice-key" not in config
+
+
+def test_use_and_log(ip, orch):
+    with capture_output() as cap:
+        ip.run_line_magic("ask", "use gemini")
+    assert orch.active == "gemini" and "gemini" in cap.stdout
+    c, _ = ask(ip, "", "hi")
+    assert final(c).metadata["vessel_nb"]["vessel"] == "gemini"
+    ip.run_line_magic("ask", "use auto")
+    assert orch.active is None
+    ask(ip, "", "hi")
+    df = ip.run_line_magic("ask", "log")
+    assert list(df["vessel"][:2]) == ["ollama", "gemini"], "most recent first"
+    assert len(ip.run_line_magic("ask", "log 1")) == 1
+    with pytest.raises(UsageError):
+        ip.run_line_magic("ask", "use nope")
+
+
+def test_unknown_command_forget_help(ip):
+    with pytest.raises(UsageError, match="unknown command"):
+        ip.run_line_magic("ask", "stats")
+    with capture_output() as cap:
+        ip.run_line_magic("ask", "")
+        ip.run_line_magic("ask", "forget")
+    assert "%ask status" in cap.stdout and "Forgot 0 exchanges" in cap.stdout
+
+
+def test_traits_are_configurable(ip):
+    ip.run_line_magic("config", "AskMagics.max_updates_per_second = 3")
+    assert magics(ip).max_updates_per_second == 3
+    assert magics(ip) in ip.configurables
+
+
+def test_terminal_mode_prints_the_stream(ip, capsys):
+    magics(ip).display_mode = "text"
+    result = ip.run_cell("%%ask -o answer\nhello terminal")
+    printed = capsys.readouterr().out
+    assert result.success
+    assert ip.user_ns["answer"].text in printed and "— ollama · llama3.2 · priority" in printed

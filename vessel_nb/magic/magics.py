@@ -1,0 +1,207 @@
+"""``AskMagics``: the ``%%ask`` cell magic and the ``%ask`` line commands.
+
+The cell's kernel thread consumes ``orch.stream_sync(...)``: the call itself runs on
+vessel_nb's background loop and hands chunks over through a queue polled in 0.1 s slices,
+so a kernel interrupt lands here as KeyboardInterrupt. Leaving the ``with`` block cancels
+the call and waits until it has stopped (attempt logged 'cancelled', connection closed).
+
+On an interrupt the partial answer stays, marked "stopped", and KeyboardInterrupt is
+raised again (with a one-line message instead of a traceback), so "Run All" stops at this
+cell as it does for any interrupted cell; ``c.AskMagics.reraise_interrupt = False`` ends
+the cell cleanly instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import Bool, Enum, Float, Int
+
+from .. import errors as E
+from .. import session
+from . import args as A
+from . import commands, compare, render
+from .history import ChatHistory
+from .live import RichStream, TextStream
+
+CODE_SYSTEM = "Answer with code only: one fenced code block, no explanation outside it."
+
+
+def _is_terminal(shell: Any) -> bool:
+    return any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
+
+
+@magics_class
+class AskMagics(Magics):
+    """Ask a vessel from a notebook cell. Configure with ``c.AskMagics.<trait>`` in
+    ``ipython_config.py`` or ``%config AskMagics.<trait> = value``."""
+
+    max_updates_per_second = Float(10.0, help="Most live display updates per second while an answer streams.").tag(
+        config=True
+    )
+    display_mode = Enum(
+        ["auto", "rich", "text"],
+        "auto",
+        help="rich: live display in a notebook; text: print the stream (terminal). auto picks.",
+    ).tag(config=True)
+    default_format = Enum(list(A.FORMATS), "markdown", help="Format when the cell gives no --format.").tag(config=True)
+    interpolate = Bool(True, help="Fill {name} in the cell from your variables ({{ for a literal brace).").tag(
+        config=True
+    )
+    show_footer = Bool(True, help="Show which vessel answered, why, and how fast under each answer.").tag(config=True)
+    footer_timings = Bool(True, help="Include first-token time, total time and tokens/s in the footer.").tag(
+        config=True
+    )
+    show_traceback = Bool(False, help="On error show the full Python traceback instead of the short message.").tag(
+        config=True
+    )
+    raise_errors = Bool(True, help="A failed call fails the cell (Run All stops); False only shows the message.").tag(
+        config=True
+    )
+    reraise_interrupt = Bool(
+        True,
+        help="After an interrupt, raise KeyboardInterrupt (Run All stops); "
+        "False ends the cell cleanly with the stopped mark.",
+    ).tag(config=True)
+    compare_widget = Bool(
+        True,
+        help="--compare uses the comparison widget when it can be imported; False shows a plain side-by-side table.",
+    ).tag(config=True)
+    chat = Bool(False, help="Every cell continues the conversation, as if given --chat.").tag(config=True)
+    history_turns = Int(6, help="Most earlier exchanges a --chat cell sends.").tag(config=True)
+    history_chars = Int(24_000, help="Most characters of earlier exchanges a --chat cell sends.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.history = ChatHistory()
+        self.last_error: BaseException | None = None
+        self.last_output: RichStream | TextStream | None = None
+
+    @property
+    def orchestrator(self):
+        """The orchestrator cells use: the one given to ``vessel_nb.use()``, else the default."""
+        return session.default_orchestrator()
+
+    def output(self, fmt: str) -> RichStream | TextStream:
+        """A live output for one cell, as the display mode says."""
+        mode = self.display_mode
+        if mode == "auto":
+            mode = "text" if _is_terminal(self.shell) else "rich"
+        if mode == "text":
+            return TextStream(fmt)
+        return RichStream(fmt, max_rate=self.max_updates_per_second)
+
+    @A.ask_arguments
+    @line_cell_magic
+    def ask(self, line: str, cell: str | None = None) -> Any:
+        """Ask a vessel; the answer streams into the cell output as Markdown.
+
+        ``{name}`` in the cell is filled from your variables. Line magics:
+        ``%ask status | log | vessels | use NAME | use auto | config | forget | tb | help``.
+        """
+        if cell is None:
+            return commands.run(self, line)
+        args = A.parse(self.ask, line)
+        if args.model and args.compare:
+            raise UsageError("%%ask: --model picks a model on one vessel; it cannot go with --compare")
+        ns = self.shell.user_ns
+        fill = self.interpolate and not args.raw
+        prompt = (A.interpolate(cell, ns) if fill else cell).rstrip().lstrip("\n")  # keep indentation
+        if not prompt.strip():
+            raise UsageError("%%ask needs a question: write it in the cell, under the %%ask line")
+        fmt = args.format or self.default_format
+        orch = None
+        try:
+            orch = self.orchestrator
+            opts = A.call_options(args, ns, fill=fill)
+            if args.vessel is not None and args.vessel not in orch.vessels:
+                raise E.ConfigError(f"unknown vessel {args.vessel!r}; configured vessels: {', '.join(orch.vessels)}")
+            if args.new:
+                self.history.clear()
+            messages: Any = prompt
+            if (args.chat or self.chat) and not args.new:
+                messages = self.history.messages(prompt, max_turns=self.history_turns, max_chars=self.history_chars)
+            if fmt == "code":
+                opts.setdefault("system", CODE_SYSTEM)
+            if args.compare is not None:
+                names = A.compare_names(args.compare, orch.vessels)
+                results = compare.run(self, orch, names, messages, opts)
+                if args.out:
+                    ns[args.out] = results
+                return None
+            reply = self._stream(orch, messages, opts, fmt)
+        except E.VesselNBError as exc:
+            self._fail(exc, traceback=args.traceback, active=orch.active if orch is not None else None)
+            return None
+        if reply is None:  # stopped, and reraise_interrupt is off
+            return None
+        self.history.record(prompt, reply.text, reply.vessel)
+        if args.out:
+            ns[args.out] = reply
+        if fmt == "code":
+            self.shell.set_next_input(render.code_from(reply.text), replace=False)
+        return None
+
+    def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str):
+        """Stream one call into the cell; returns the Reply (None when stopped quietly)."""
+        calls = orch.stream_sync(messages, **opts)  # validates first: bad input shows nothing live
+        out = self.last_output = self.output(fmt)
+        reply = None
+        try:
+            out.open()
+            with calls as chunks:
+                for chunk in chunks:
+                    if chunk.event == "fallback":
+                        out.event(
+                            f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…"
+                        )
+                    elif chunk.event == "restart":
+                        out.event(f"{chunk.vessel} broke off → restarting on the next vessel…", discard=True)
+                    elif chunk.done:
+                        reply = chunk.reply
+                    elif chunk.content or chunk.thinking:
+                        out.add(chunk.content, chunk.thinking, chunk.vessel)
+        except KeyboardInterrupt as exc:
+            if reply is not None:  # the answer was complete already: keep it
+                out.finish(*self._final(reply, fmt))
+                return reply
+            out.stopped({"stopped": True, "vessel": out.vessel, "chars": len(out.text)})
+            if not self.reraise_interrupt:
+                return None
+            raise render.short_traceback(
+                exc,
+                [
+                    "KeyboardInterrupt: %%ask stopped; the call was cancelled and the partial answer is kept above",
+                ],
+            ) from None
+        except E.StreamInterrupted as exc:
+            mark = f"{exc.error.vessel} broke off: {render.short_detail(exc.error.vessel, exc.error.message)}"
+            out.failed(exc.partial_text, mark)
+            raise
+        except BaseException:
+            out.failed()
+            raise
+        if reply is None:  # not reachable: the core ends every stream with a reply or an error
+            out.failed()
+            raise E.VesselNBError("the stream ended without an answer")
+        out.finish(*self._final(reply, fmt))
+        return reply
+
+    def _final(self, reply: Any, fmt: str) -> tuple[dict[str, str], dict[str, Any], str]:
+        data = render.answer_bundle(reply, fmt, show_footer=self.show_footer, timings=self.footer_timings)
+        line = render.footer(reply, timings=self.footer_timings) if self.show_footer else ""
+        return data, render.provenance(reply, format=fmt), line
+
+    def _fail(self, exc: BaseException, *, traceback: bool, active: str | None) -> None:
+        """Show a failed call as a short message (or the traceback when asked)."""
+        self.last_error = exc
+        if traceback or self.show_traceback:
+            raise exc
+        if not self.raise_errors:
+            meta = {"error": type(exc).__name__, "message": str(exc)}
+            display(render.error_bundle(exc, active=active), raw=True, metadata={"vessel_nb": meta})
+            return
+        raise render.short_traceback(exc, render.error_lines(exc, active=active))
