@@ -13,7 +13,10 @@ from . import core
 def main() -> None:
     from vessel_nb.practice import PracticeFleet
 
-    report: dict = {"machine": f"{platform.machine()} {platform.python_version()}", "when": time.strftime("%Y-%m-%d %H:%M")}
+    report: dict = {
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M"),
+    }
     print("Stream parsing through the adapter stack (20,000 tokens, MockTransport):")
     report["parse"] = {}
     for name, mbs, tps in core.parse_throughput():
@@ -21,14 +24,20 @@ def main() -> None:
         report["parse"][name] = {"MB_per_s": round(mbs, 1), "tokens_per_s": round(tps)}
     with PracticeFleet(pace=0.0) as fleet:
         report["overhead"] = core.call_overhead(fleet)
-        print(f"One ask() on the practice Ollama: {report['overhead']['ask_ms']:.2f} ms median "
-              f"(bare httpx stream of the same: {report['overhead']['bare_httpx_ms']:.2f} ms)")
+        print(
+            f"One ask() on the practice Ollama: {report['overhead']['ask_ms']:.2f} ms median "
+            f"(bare httpx stream of the same: {report['overhead']['bare_httpx_ms']:.2f} ms)"
+        )
         report["down"] = core.down_vessel_cost(fleet)
         d = report["down"]
-        print(f"A stopped local Ollama costs each call {d['down_attempt_median_ms']:.2f} ms median "
-              f"({d['down_attempt_max_ms']:.2f} ms max) before falling back")
-        print(f"First call after restarting it served locally: {bool(d['first_call_after_restart_local'])} "
-              f"({d['first_call_after_restart_ms']:.1f} ms)")
+        print(
+            f"A stopped local Ollama costs each call {d['down_attempt_median_ms']:.2f} ms median "
+            f"({d['down_attempt_max_ms']:.2f} ms max) before falling back"
+        )
+        print(
+            f"First call after restarting it served locally: {bool(d['first_call_after_restart_local'])} "
+            f"({d['first_call_after_restart_ms']:.1f} ms)"
+        )
     report["import"] = core.import_cost()
     print(f"import vessel_nb: {report['import']['import_vessel_nb_ms']:.0f} ms (pandas, widgets, tornado not imported)")
     out = Path(__file__).parent / "results"

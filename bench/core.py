@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
+from vessel_nb import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
 
 
 def _ollama_body(n: int) -> bytes:
@@ -22,7 +22,10 @@ def _ollama_body(n: int) -> bytes:
 
 def _openai_body(n: int) -> bytes:
     chunk = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" word"},"finish_reason":null}]}\n\n'
-    return chunk * n + b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    return (
+        chunk * n
+        + b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    )
 
 
 def _anthropic_body(n: int) -> bytes:
@@ -33,7 +36,10 @@ def _anthropic_body(n: int) -> bytes:
 
 def _gemini_body(n: int) -> bytes:
     ev = b'data: {"candidates": [{"content": {"parts": [{"text": " word"}],"role": "model"},"index": 0}]}\r\n\r\n'
-    return ev * n + b'data: {"candidates": [{"content": {"parts": [{"text": "."}],"role": "model"},"finishReason": "STOP","index": 0}]}\r\n\r\n'
+    return (
+        ev * n
+        + b'data: {"candidates": [{"content": {"parts": [{"text": "."}],"role": "model"},"finishReason": "STOP","index": 0}]}\r\n\r\n'
+    )
 
 
 class _Chunks(httpx.AsyncByteStream):
@@ -56,7 +62,9 @@ def parse_throughput(tokens: int = 20000) -> list[tuple[str, float, float]]:
     out = []
     for name, cls, body_fn, kw, ctype in cases:
         body = body_fn(tokens)
-        transport = httpx.MockTransport(lambda r, b=body, c=ctype: httpx.Response(200, headers={"content-type": c}, stream=_Chunks(b)))
+        transport = httpx.MockTransport(
+            lambda r, b=body, c=ctype: httpx.Response(200, headers={"content-type": c}, stream=_Chunks(b))
+        )
         adapter = cls(model="m", transport=transport, **kw)
 
         async def run(a=adapter):
@@ -85,7 +93,11 @@ def call_overhead(fleet, calls: int = 50) -> dict[str, float]:
     with httpx.Client() as client:
         for _ in range(calls):
             t = time.perf_counter()
-            with client.stream("POST", fleet["ollama"].base_url + "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}) as r:
+            with client.stream(
+                "POST",
+                fleet["ollama"].base_url + "/api/chat",
+                json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]},
+            ) as r:
                 for _ in r.iter_raw():
                     pass
             bare.append(time.perf_counter() - t)
@@ -122,8 +134,14 @@ def import_cost() -> dict[str, float]:
     runs = []
     for _ in range(5):
         out = subprocess.run(
-            [sys.executable, "-c", "import time; t=time.perf_counter(); import vessel_nb; print(time.perf_counter()-t)"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                "import time; t=time.perf_counter(); import vessel_nb; print(time.perf_counter()-t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         runs.append(float(out.stdout))
     return {"import_vessel_nb_ms": statistics.median(runs) * 1000}

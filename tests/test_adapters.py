@@ -18,7 +18,9 @@ KEY = "sk-test-SECRET-0123456789"
 
 def adapter_for(name: str, transport):
     if name.startswith("ollama-openai"):
-        return OpenAIAdapter(model="llama3.2", base_url="http://127.0.0.1:11434/v1", api_key="ollama", transport=transport)
+        return OpenAIAdapter(
+            model="llama3.2", base_url="http://127.0.0.1:11434/v1", api_key="ollama", transport=transport
+        )
     if name.startswith("ollama"):
         return OllamaAdapter(model="llama3.2", transport=transport)
     if name.startswith("anthropic"):
@@ -188,7 +190,9 @@ def _serve(body: bytes, ctype: str, max_size: int, seed: int):
 
     from .transcripts import RandomChunks
 
-    return httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=RandomChunks(body, seed, max_size)))
+    return httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=RandomChunks(body, seed, max_size))
+    )
 
 
 KOREAN = ["하늘이 ", "파란 ", "이유는 🌈 ", "레일리 산란", " 🌊✨"]
@@ -196,23 +200,50 @@ KOREAN = ["하늘이 ", "파란 ", "이유는 🌈 ", "레일리 산란", " 🌊
 
 @pytest.mark.parametrize("seed", range(6))
 def test_multibyte_text_split_inside_characters_in_every_framing(seed):
-    ollama = b"".join(
-        json.dumps({"model": "m", "created_at": "t", "message": {"role": "assistant", "content": p}, "done": False},
-                   ensure_ascii=False).encode() + b"\n" for p in KOREAN
-    ) + b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n'
-    openai = b"".join(
-        b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}, ensure_ascii=False).encode() + b"\r\n\r\n"
-        for p in KOREAN
-    ) + b": keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n"
-    gemini = b"".join(
-        b"data: " + json.dumps({"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}]},
-                               ensure_ascii=False).encode() + b"\r\n\r\n" for p in KOREAN
-    ) + b'data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"finishReason": "STOP","index": 0}]}\r\n\r\n'
-    claude = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n" + b"".join(
-        b"event: content_block_delta\ndata: " + json.dumps(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}}, ensure_ascii=False
-        ).encode() + b"       \n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n" for p in KOREAN
-    ) + b"event: brand_new_event\ndata: {}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    ollama = (
+        b"".join(
+            json.dumps(
+                {"model": "m", "created_at": "t", "message": {"role": "assistant", "content": p}, "done": False},
+                ensure_ascii=False,
+            ).encode()
+            + b"\n"
+            for p in KOREAN
+        )
+        + b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n'
+    )
+    openai = (
+        b"".join(
+            b"data: "
+            + json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}, ensure_ascii=False).encode()
+            + b"\r\n\r\n"
+            for p in KOREAN
+        )
+        + b": keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n"
+    )
+    gemini = (
+        b"".join(
+            b"data: "
+            + json.dumps(
+                {"candidates": [{"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}]}, ensure_ascii=False
+            ).encode()
+            + b"\r\n\r\n"
+            for p in KOREAN
+        )
+        + b'data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"finishReason": "STOP","index": 0}]}\r\n\r\n'
+    )
+    claude = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":3}}}\n\n'
+        + b"".join(
+            b"event: content_block_delta\ndata: "
+            + json.dumps(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+                ensure_ascii=False,
+            ).encode()
+            + b'       \n\nevent: ping\ndata: {"type": "ping"}\n\n'
+            for p in KOREAN
+        )
+        + b'event: brand_new_event\ndata: {}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
+    )
     cases = [
         (OllamaAdapter(model="m", transport=_serve(ollama, "application/x-ndjson", 2, seed))),
         (OpenAIAdapter(model="m", api_key=KEY, transport=_serve(openai, "text/event-stream", 3, seed))),
@@ -228,7 +259,11 @@ def test_multibyte_text_split_inside_characters_in_every_framing(seed):
     "adapter_cls, body, ctype",
     [
         (OpenAIAdapter, b"data: [DONE]\n\n", "text/event-stream"),
-        (OllamaAdapter, b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true}\n', "application/x-ndjson"),
+        (
+            OllamaAdapter,
+            b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true}\n',
+            "application/x-ndjson",
+        ),
         (OpenAIAdapter, b"", "text/event-stream"),
         (GeminiAdapter, b'data: {"promptFeedback": {"blockReason": "SAFETY"}}\r\n\r\n', "text/event-stream"),
     ],

@@ -11,8 +11,16 @@ from vessel_nb.types import Attempt
 
 
 def attempt(i: int, **kw) -> Attempt:
-    return Attempt(call_id=f"c{i}", attempt=1, vessel="ollama", model="m", started_at="2026-11-26T10:00:00.000Z",
-                   prompt="secret prompt", response="answer", **kw)
+    return Attempt(
+        call_id=f"c{i}",
+        attempt=1,
+        vessel="ollama",
+        model="m",
+        started_at="2026-11-26T10:00:00.000Z",
+        prompt="secret prompt",
+        response="answer",
+        **kw,
+    )
 
 
 def test_rows_reach_disk_at_once_and_survive_a_new_log(tmp_path):
@@ -55,8 +63,10 @@ def test_two_processes_appending_at_once_keep_every_row(tmp_path):
             log.append(Attempt(call_id=sys.argv[1] + str(i), attempt=1, vessel="v", model="m", started_at="2026-11-26T10:00:00.000Z"))
         """
     )
-    procs = [subprocess.Popen([sys.executable, "-c", script, tag], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for tag in ("a", "b")]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, tag], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for tag in ("a", "b")
+    ]
     for p in procs:
         assert p.stdout.readline() == "ready\n"
     for p in procs:  # release both together so their writes interleave

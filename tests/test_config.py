@@ -8,8 +8,17 @@ from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OllamaAdapte
 from vessel_nb.config import default_setup
 from vessel_nb.errors import ConfigError
 
-ENV = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OLLAMA_HOST",
-       "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "GEMINI_BASE_URL", "VESSEL_NB_CONFIG")
+ENV = (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "OLLAMA_HOST",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_BASE_URL",
+    "GEMINI_BASE_URL",
+    "VESSEL_NB_CONFIG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +70,13 @@ def test_config_file_adds_a_vessel_and_reorders(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("VESSEL_NB_CONFIG", str(cfg))
     orch = AIOrchestrator()
-    assert orch.priority[:2] == ["llamacpp", "ollama"] and set(orch.priority) == {"llamacpp", "ollama", "claude", "openai", "gemini"}
+    assert orch.priority[:2] == ["llamacpp", "ollama"] and set(orch.priority) == {
+        "llamacpp",
+        "ollama",
+        "claude",
+        "openai",
+        "gemini",
+    }
     assert orch.vessels["ollama"].model == "qwen2.5:7b"
     assert orch.vessels["llamacpp"].local and orch.vessels["llamacpp"].has_key
     assert "llama-secret-1" not in repr(orch) + repr(orch.describe())

@@ -216,9 +216,12 @@ def test_missing_key_is_skipped_without_a_request_and_named(practice, tmp_path, 
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     orch = AIOrchestrator(
-        {"claude": ClaudeAdapter(model="c", base_url=practice["anthropic"].base_url),
-         "ollama": OllamaAdapter(model="llama3.2", base_url=practice["ollama"].base_url)},
-        priority=["claude", "ollama"], log_path=False,
+        {
+            "claude": ClaudeAdapter(model="c", base_url=practice["anthropic"].base_url),
+            "ollama": OllamaAdapter(model="llama3.2", base_url=practice["ollama"].base_url),
+        },
+        priority=["claude", "ollama"],
+        log_path=False,
     )
     reply = orch.ask("hi")
     assert reply.vessel == "ollama"
@@ -242,12 +245,18 @@ def test_a_failing_cloud_vessel_is_skipped_while_it_cools_down(orch, practice):
 def test_keys_never_leak(practice, tmp_path):
     from vessel_nb import ClaudeAdapter, GeminiAdapter, OpenAIAdapter
 
-    keys = {"claude": "sk-ant-LEAKCHECK-aaaa1111", "openai": "sk-LEAKCHECK-bbbb2222", "gemini": "AIza-LEAKCHECK-cccc3333"}
+    keys = {
+        "claude": "sk-ant-LEAKCHECK-aaaa1111",
+        "openai": "sk-LEAKCHECK-bbbb2222",
+        "gemini": "AIza-LEAKCHECK-cccc3333",
+    }
     path = tmp_path / "calls.sqlite3"
     orch = AIOrchestrator(
-        {"claude": ClaudeAdapter(model="c", api_key=keys["claude"], base_url=practice["anthropic"].base_url),
-         "openai": OpenAIAdapter(model="o", api_key=keys["openai"], base_url=practice["openai"].base_url),
-         "gemini": GeminiAdapter(model="g", api_key=keys["gemini"], base_url=practice["gemini"].base_url)},
+        {
+            "claude": ClaudeAdapter(model="c", api_key=keys["claude"], base_url=practice["anthropic"].base_url),
+            "openai": OpenAIAdapter(model="o", api_key=keys["openai"], base_url=practice["openai"].base_url),
+            "gemini": GeminiAdapter(model="g", api_key=keys["gemini"], base_url=practice["gemini"].base_url),
+        },
         log_path=path,
     )
     practice["anthropic"].set_fault("status", code=401)
@@ -277,7 +286,7 @@ def test_stop_mid_stream_closes_the_connection_and_logs_cancelled(practice, tmp_
     before = srv.disconnects
     try:
         with orch.stream_sync("tell me a long story", vessel="ollama") as chunks:
-            for n, chunk in enumerate(chunks):
+            for n, _chunk in enumerate(chunks):
                 if n == 2:
                     break
         assert orch.log.rows[-1]["outcome"] == "cancelled"
@@ -342,7 +351,11 @@ def test_bad_input_is_one_clear_error_and_nothing_is_sent(orch, practice, kwargs
 
 
 def test_empty_prompt_and_bad_messages(orch):
-    for bad, words in (("  ", "prompt is empty"), ([{"role": "robot", "content": "x"}], "role 'robot'"), ([], "non-empty")):
+    for bad, words in (
+        ("  ", "prompt is empty"),
+        ([{"role": "robot", "content": "x"}], "role 'robot'"),
+        ([], "non-empty"),
+    ):
         with pytest.raises(E.ConfigError, match=words):
             orch.ask(bad)
 
@@ -384,7 +397,9 @@ def test_a_loading_model_is_waited_for_but_a_dead_server_is_found_quickly(practi
     try:
         dead = OllamaAdapter(model="llama3.2", base_url=f"http://127.0.0.1:{hung.getsockname()[1]}", timeouts=patient)
         dead.liveness_every = 0.2
-        orch = AIOrchestrator({"ollama": dead, "claude": practice.orchestrator(log_path=False).vessels["claude"]}, log_path=False)
+        orch = AIOrchestrator(
+            {"ollama": dead, "claude": practice.orchestrator(log_path=False).vessels["claude"]}, log_path=False
+        )
         reply = orch.ask("hi")
         row = orch.log.rows[0]
         assert reply.vessel == "claude"

@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = [f.name for f in dataclasses.fields(Attempt)] + ["session_id"]
-_TYPES = {"attempt": "INTEGER", "ttft_s": "REAL", "latency_s": "REAL", "tokens_in": "INTEGER",
-          "tokens_out": "INTEGER", "private": "INTEGER", "local": "INTEGER"}
+_TYPES = {
+    "attempt": "INTEGER",
+    "ttft_s": "REAL",
+    "latency_s": "REAL",
+    "tokens_in": "INTEGER",
+    "tokens_out": "INTEGER",
+    "private": "INTEGER",
+    "local": "INTEGER",
+}
 
 
 def default_path() -> Path:
@@ -102,9 +109,9 @@ class CallLog:
         if self._conn is None:
             return self.df
         with self._lock:
-            cur = self._conn.execute(f"SELECT * FROM attempts ORDER BY started_at, call_id, attempt")
+            cur = self._conn.execute("SELECT * FROM attempts ORDER BY started_at, call_id, attempt")
             names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r)) for r in cur.fetchall()]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         return _frame(rows)
 
     def close(self) -> None:

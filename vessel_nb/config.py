@@ -82,7 +82,9 @@ def default_setup(path: str | os.PathLike | None = None) -> Setup:
         priority = list(data["priority"])
         missing = [n for n in priority if n not in vessels]
         if missing:
-            raise ConfigError(f"{file}: priority names {missing[0]!r}, which is not a vessel; vessels: {', '.join(vessels)}")
+            raise ConfigError(
+                f"{file}: priority names {missing[0]!r}, which is not a vessel; vessels: {', '.join(vessels)}"
+            )
         priority += [n for n in vessels if n not in priority]
     else:
         priority += [n for n in vessels if n not in priority]
@@ -95,16 +97,20 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
     if "api_key" in spec:
         raise ConfigError(
             f"{file}: [vessels.{name}] has an api_key; keys must not be written in files. "
-            "Put the key in an environment variable and name it with api_key_env = \"MY_KEY_VAR\""
+            'Put the key in an environment variable and name it with api_key_env = "MY_KEY_VAR"'
         )
     unknown = set(spec) - _OPTIONS
     if unknown:
-        raise ConfigError(f"{file}: [vessels.{name}] has unknown option {sorted(unknown)[0]!r}; options: {', '.join(sorted(_OPTIONS))}")
+        raise ConfigError(
+            f"{file}: [vessels.{name}] has unknown option {sorted(unknown)[0]!r}; options: {', '.join(sorted(_OPTIONS))}"
+        )
     provider = spec.get("provider") or (current.provider if current else None)
     if provider not in ADAPTERS:
         raise ConfigError(f"{file}: [vessels.{name}] needs provider = one of {', '.join(sorted(ADAPTERS))}")
     cls = ADAPTERS[provider]
-    kwargs: dict[str, Any] = {k: spec[k] for k in ("base_url", "local", "vision", "thinking", "max_tokens") if k in spec}
+    kwargs: dict[str, Any] = {
+        k: spec[k] for k in ("base_url", "local", "vision", "thinking", "max_tokens") if k in spec
+    }
     if "api_key_env" in spec:
         kwargs["api_key"] = os.environ.get(spec["api_key_env"]) or None
     model = spec.get("model") or (current.model if current and isinstance(current, cls) else None)

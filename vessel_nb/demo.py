@@ -28,10 +28,14 @@ def main() -> int:
         _say("PRACTICE MODE: the vessels below are practice servers on 127.0.0.1 (canned replies, no real model).")
         for name, info in ((d["name"], d) for d in orch.describe()):
             _say(f"  {name:<7} {info['provider']:<7} {info['base_url']}  local={info['local']}")
-        steps = [("1. both vessels up", None), ("2. local vessel stopped", "stop"), ("3. local vessel started again", "start")]
+        steps = [
+            ("1. both vessels up", None),
+            ("2. local vessel stopped", "stop"),
+            ("3. local vessel started again", "start"),
+        ]
         expected = ["ollama", "claude", "ollama"]
         got = []
-        for (title, action), want in zip(steps, expected):
+        for title, action in steps:
             if action == "stop":
                 fleet["ollama"].stop()
             elif action == "start":
@@ -44,7 +48,11 @@ def main() -> int:
             _say(f"  {reply.text[:100]}…")
         df = orch.log.df
         _say("\nCall log (orch.log.df):")
-        _say(df[["call_id", "attempt", "vessel", "outcome", "error", "fallback_from", "ttft_s", "latency_s"]].to_string(index=False))
+        _say(
+            df[["call_id", "attempt", "vessel", "outcome", "error", "fallback_from", "ttft_s", "latency_s"]].to_string(
+                index=False
+            )
+        )
         orch.close()
         ok = got == expected
         _say("\n" + ("The exercise behaved as the lesson says." if ok else f"Unexpected vessels: {got}"))

@@ -37,7 +37,9 @@ def normalize_messages(messages: str | Sequence[Message]) -> list[Message]:
             raise E.ConfigError("the prompt is empty; write a question")
         return [{"role": "user", "content": messages}]
     if not isinstance(messages, Sequence) or not messages:
-        raise E.ConfigError("messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...} dicts")
+        raise E.ConfigError(
+            "messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...} dicts"
+        )
     out = []
     for i, m in enumerate(messages):
         if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
@@ -104,7 +106,9 @@ class AIOrchestrator:
             raise E.ConfigError("vessels must be a non-empty dict of name -> adapter, e.g. {'ollama': OllamaAdapter()}")
         for name, adapter in vessels.items():
             if not isinstance(adapter, BaseAdapter):
-                raise E.ConfigError(f"vessel {name!r} is a {type(adapter).__name__}, not an adapter (OllamaAdapter, ...)")
+                raise E.ConfigError(
+                    f"vessel {name!r} is a {type(adapter).__name__}, not an adapter (OllamaAdapter, ...)"
+                )
             adapter.name = name
         self.vessels: dict[str, BaseAdapter] = dict(vessels)
         self.priority = priority if priority is not None else list(self.vessels)
@@ -125,7 +129,9 @@ class AIOrchestrator:
             raise E.ConfigError(f"priority lists a vessel twice: {order}")
         unknown = [n for n in order if n not in self.vessels]
         if unknown:
-            raise E.ConfigError(f"priority names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(self.vessels)}")
+            raise E.ConfigError(
+                f"priority names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(self.vessels)}"
+            )
         return order + [n for n in self.vessels if n not in order]
 
     @property
@@ -219,8 +225,12 @@ class AIOrchestrator:
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise E.ConfigError(f"max_tokens must be a positive whole number, not {max_tokens!r}")
         options = {
-            "system": system, "images": imgs, "temperature": temperature, "max_tokens": max_tokens,
-            "model": model, "think": bool(think if think is not None else parsed.needs_thinking),
+            "system": system,
+            "images": imgs,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "model": model,
+            "think": bool(think if think is not None else parsed.needs_thinking),
             "timeouts": timeouts or self.timeouts,
         }
         explicit = vessel if vessel is not None else self._active
@@ -230,7 +240,9 @@ class AIOrchestrator:
         loop = asyncio.get_running_loop()
         call_start = loop.time()
         call_id = uuid.uuid4().hex[:12]
-        candidates = await plan(self.vessels, self.priority, explicit=explicit, task=task, has_images=bool(options["images"]))
+        candidates = await plan(
+            self.vessels, self.priority, explicit=explicit, task=task, has_images=bool(options["images"])
+        )
         prompt = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
         attempts: list[Attempt] = []
         failures: dict[str, E.VesselError] = {}
@@ -240,9 +252,17 @@ class AIOrchestrator:
             state = self._states[cand.name]
             last = index == len(candidates) - 1
             att = Attempt(
-                call_id=call_id, attempt=len(attempts) + 1, vessel=cand.name, model=options["model"] or adapter.model,
-                fallback_from=previous, reason=cand.reason, private=task.local_only, local=adapter.local,
-                started_at=_utc_now(), compare_id=compare_id, prompt=prompt,
+                call_id=call_id,
+                attempt=len(attempts) + 1,
+                vessel=cand.name,
+                model=options["model"] or adapter.model,
+                fallback_from=previous,
+                reason=cand.reason,
+                private=task.local_only,
+                local=adapter.local,
+                started_at=_utc_now(),
+                compare_id=compare_id,
+                prompt=prompt,
             )
             attempts.append(att)
             skip = adapter.missing_key()
@@ -289,16 +309,27 @@ class AIOrchestrator:
             except E.ConfigError:
                 raise
             except Exception as exc:  # a bug or an unexpected library error: still fall back
-                failure = E.VesselError(f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name)
+                failure = E.VesselError(
+                    f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name
+                )
             else:
                 att.outcome, att.latency_s = "ok", loop.time() - start
                 att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
                 self.log.append(att)
                 state.record_ok(att.ttft_s)
                 reply = Reply(
-                    text="".join(parts), vessel=cand.name, model=att.model, call_id=call_id, thinking="".join(thinking),
-                    reason=cand.reason, ttft_s=att.ttft_s, latency_s=loop.time() - call_start, usage=usage,
-                    stop_reason=stop_reason, local=adapter.local, attempts=list(attempts),
+                    text="".join(parts),
+                    vessel=cand.name,
+                    model=att.model,
+                    call_id=call_id,
+                    thinking="".join(thinking),
+                    reason=cand.reason,
+                    ttft_s=att.ttft_s,
+                    latency_s=loop.time() - call_start,
+                    usage=usage,
+                    stop_reason=stop_reason,
+                    local=adapter.local,
+                    attempts=list(attempts),
                 )
                 yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
                 return
@@ -317,8 +348,12 @@ class AIOrchestrator:
                 break
             if got_text:
                 if policy == "restart" and not last:
-                    yield Chunk(event="restart", vessel=cand.name, model=att.model,
-                                detail=f"{failure} — restarting on the next vessel; discard the partial text")
+                    yield Chunk(
+                        event="restart",
+                        vessel=cand.name,
+                        model=att.model,
+                        detail=f"{failure} — restarting on the next vessel; discard the partial text",
+                    )
                     continue
                 raise E.StreamInterrupted(failure, "".join(parts), attempts)
             if not last:
@@ -332,7 +367,8 @@ class AIOrchestrator:
         elif task.local_only:
             return E.NoLocalVessel(
                 "this private call found no local vessel up, so it was not sent anywhere (it never goes to the cloud):",
-                failures, attempts,
+                failures,
+                attempts,
             )
         else:
             summary = "the only vessel failed:" if len(failures) == 1 else f"all {len(failures)} vessels failed:"
@@ -375,13 +411,16 @@ class AIOrchestrator:
         gen = self._core(messages, **kwargs)
         return bg.run_sync(_collect(gen))
 
-    def submit(self, messages: str | Sequence[Message], on_chunk: Callable[[Chunk], Any] | None = None, **kwargs: Any) -> CallHandle:
+    def submit(
+        self, messages: str | Sequence[Message], on_chunk: Callable[[Chunk], Any] | None = None, **kwargs: Any
+    ) -> CallHandle:
         """Start a call in the background; ``on_chunk`` is called on the loop thread per chunk."""
         gen = self._core(messages, **kwargs)
         return CallHandle(bg.submit(_collect(gen, on_chunk)))
 
     def close(self) -> None:
         """Close pooled connections and the log file."""
+
         async def _close() -> None:
             for adapter in self.vessels.values():
                 await adapter.aclose()

@@ -119,7 +119,9 @@ def from_transport(adapter: BaseAdapter, exc: BaseException) -> E.VesselError:
             reason = "could not connect"
         return E.VesselUnavailable(f"{reason} at {where}", vessel=adapter.name, hint=adapter.unreachable_hint())
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        return E.StreamError(f"connection to {where} dropped ({adapter.redact(str(exc)) or type(exc).__name__})", vessel=adapter.name)
+        return E.StreamError(
+            f"connection to {where} dropped ({adapter.redact(str(exc)) or type(exc).__name__})", vessel=adapter.name
+        )
     return E.VesselError(f"{type(exc).__name__} talking to {where}: {adapter.redact(str(exc))}", vessel=adapter.name)
 
 

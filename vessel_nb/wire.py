@@ -18,7 +18,6 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
-
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 

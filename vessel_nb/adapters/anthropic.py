@@ -30,7 +30,9 @@ class ClaudeAdapter(BaseAdapter):
     default_max_tokens = 4096
     thinking_budget = 2048
 
-    def __init__(self, model: str = "claude-sonnet-4-5", api_key: str | None = None, base_url: str | None = None, **kw) -> None:
+    def __init__(
+        self, model: str = "claude-sonnet-4-5", api_key: str | None = None, base_url: str | None = None, **kw
+    ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, **kw)
 
     @classmethod
@@ -45,11 +47,14 @@ class ClaudeAdapter(BaseAdapter):
 
     def build_request(self, messages, images, opts):
         system = "\n\n".join(m.get("content", "") for m in messages if m["role"] == "system")
-        msgs: list[dict] = [{"role": m["role"], "content": m.get("content", "")} for m in messages if m["role"] != "system"]
+        msgs: list[dict] = [
+            {"role": m["role"], "content": m.get("content", "")} for m in messages if m["role"] != "system"
+        ]
         if images:
             last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
             blocks = [
-                {"type": "image", "source": {"type": "base64", "media_type": img.mime, "data": img.b64}} for img in images
+                {"type": "image", "source": {"type": "base64", "media_type": img.mime, "data": img.b64}}
+                for img in images
             ]
             msgs[last_user]["content"] = [*blocks, {"type": "text", "text": msgs[last_user]["content"]}]
         max_tokens = opts.max_tokens or self.default_max_tokens
@@ -79,7 +84,9 @@ class ClaudeAdapter(BaseAdapter):
             kind = sse.event if sse.event != "message" else data.get("type", "")
             if kind == "error":
                 err = data.get("error") or {}
-                raise translate.stream_error(self, f"error during the answer: {err.get('type', 'error')}: {err.get('message', '')}")
+                raise translate.stream_error(
+                    self, f"error during the answer: {err.get('type', 'error')}: {err.get('message', '')}"
+                )
             if kind == "message_start":
                 message = data.get("message") or {}
                 tokens_in = (message.get("usage") or {}).get("input_tokens")

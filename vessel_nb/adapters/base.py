@@ -87,8 +87,8 @@ class BaseAdapter:
         self.name = name or self.provider
         self.base_url = self._normalize_url(base_url or os.environ.get(self.url_env or "-", "") or self.default_url)
         # The key is kept out of every public attribute, repr and message (see redact()).
-        self.__key = api_key if api_key is not None else next(
-            (os.environ[v] for v in self.key_env if os.environ.get(v)), None
+        self.__key = (
+            api_key if api_key is not None else next((os.environ[v] for v in self.key_env if os.environ.get(v)), None)
         )
         self._local_override = local
         self.timeouts = timeouts or self.default_timeouts
@@ -153,7 +153,7 @@ class BaseAdapter:
             return E.MissingKey(
                 f"{env} is not set",
                 vessel=self.name,
-                hint=f"set it in the environment (or pass api_key=) — never type it into a cell",
+                hint="set it in the environment (or pass api_key=) — never type it into a cell",
             )
         return None
 
@@ -189,7 +189,9 @@ class BaseAdapter:
         return f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r}, local={self.local}, key={key})"
 
     # --- what a provider module supplies ----------------------------------------------
-    def build_request(self, messages: list[Message], images: list[Image], opts: CallOptions) -> tuple[str, str, dict, dict]:
+    def build_request(
+        self, messages: list[Message], images: list[Image], opts: CallOptions
+    ) -> tuple[str, str, dict, dict]:
         """Return (method, path, json body, headers) for a streaming chat call."""
         raise NotImplementedError
 
@@ -269,7 +271,9 @@ class BaseAdapter:
                     clock.scope = cm
                     response = await client.send(request, stream=True)
                     if response.status_code >= 300:
-                        raise translate.from_status(self, response.status_code, response.headers, await _read_limited(response))
+                        raise translate.from_status(
+                            self, response.status_code, response.headers, await _read_limited(response)
+                        )
             except TimeoutError:
                 raise clock.timeout_error(self) from None
             except httpx.HTTPError as exc:
@@ -294,7 +298,9 @@ class BaseAdapter:
                 saw_done = delta.done
                 yield delta
             if not saw_done:
-                raise translate.stream_error(self, f"the stream ended without its {self.terminator()} (truncated answer)")
+                raise translate.stream_error(
+                    self, f"the stream ended without its {self.terminator()} (truncated answer)"
+                )
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -332,7 +338,9 @@ class BaseAdapter:
             async with asyncio.timeout(timeout):
                 response = await self._client().request(method, self.base_url + path, headers=headers)
                 if response.status_code >= 300:
-                    raise translate.from_status(self, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY])
+                    raise translate.from_status(
+                        self, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY]
+                    )
                 detail = self.probe_result(response)
         except TimeoutError:
             return Health(self.name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
@@ -388,7 +396,9 @@ class _Clock:
             msg = f"{adapter.host_label} stopped answering (no first token, and its health probe got no answer either)"
             return E.VesselTimeout(msg, vessel=adapter.name)
         if self.end is not None and now >= self.end - 0.001:
-            return E.VesselTimeout(f"the answer took longer than the {self.t.total:g}s total limit", vessel=adapter.name)
+            return E.VesselTimeout(
+                f"the answer took longer than the {self.t.total:g}s total limit", vessel=adapter.name
+            )
         if self.got_text:
             return E.VesselTimeout(f"the stream went silent for {self.t.idle:g}s", vessel=adapter.name)
         return E.VesselTimeout(

@@ -27,7 +27,9 @@ class GeminiAdapter(BaseAdapter):
     default_url = "https://generativelanguage.googleapis.com"
     default_thinking = True
 
-    def __init__(self, model: str = "gemini-2.5-flash", api_key: str | None = None, base_url: str | None = None, **kw) -> None:
+    def __init__(
+        self, model: str = "gemini-2.5-flash", api_key: str | None = None, base_url: str | None = None, **kw
+    ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, **kw)
 
     @classmethod

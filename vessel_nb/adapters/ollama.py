@@ -32,8 +32,15 @@ class OllamaAdapter(BaseAdapter):
     # ...and a server that has stopped answering altogether is found by its free probe.
     liveness_every: ClassVar[float | None] = 5.0
 
-    def __init__(self, model: str = "llama3.2", base_url: str | None = None, api_key: str | None = None, *,
-                 keep_alive: str | int | None = None, **kw) -> None:
+    def __init__(
+        self,
+        model: str = "llama3.2",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        keep_alive: str | int | None = None,
+        **kw,
+    ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, **kw)
         self.keep_alive = keep_alive
         self._capabilities: dict[str, list[str]] = {}
@@ -117,7 +124,9 @@ class OllamaAdapter(BaseAdapter):
     def probe_result(self, response: httpx.Response) -> str:
         names = {m.get("name", "") for m in response.json().get("models", [])}
         if self.model not in names and f"{self.model}:latest" not in names:
-            raise E.ModelNotFound(f"model {self.model!r} is not pulled", vessel=self.name, hint=self.model_not_found_hint())
+            raise E.ModelNotFound(
+                f"model {self.model!r} is not pulled", vessel=self.name, hint=self.model_not_found_hint()
+            )
         return "ok"
 
     async def supports(self, capability: str) -> bool:
