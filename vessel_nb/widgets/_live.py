@@ -1,0 +1,240 @@
+"""What the two panels share: streaming text to the browser in few, small messages, and
+turning replies, errors and health records into plain dicts for widget state.
+
+Traffic stays proportional to the text. While an answer streams, only the new text goes
+out, as custom messages (``{"t": "delta", "id", "seq", "text"}``) coalesced every
+``interval`` seconds; the whole text is put into a trait once, when the answer ends, so a
+reloaded or re-rendered view shows everything. A view that joins mid-stream asks for a
+``snapshot`` of the text so far (``seq`` tells it which later deltas still apply).
+
+Threads: chunks arrive on vessel_nb's background loop thread, a view's request on the
+kernel thread. ipykernel's iopub socket is thread-safe; :data:`WIRE_LOCK` keeps every
+message these widgets send, and the state each one describes, in one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import errors as E
+from ..types import Health, Reply
+
+WIRE_LOCK = threading.RLock()
+"""Held while a widget message is built and sent, so state and wire order agree."""
+
+Post = Callable[[dict[str, Any]], None]
+
+
+class LiveText:
+    """The text of one streaming answer, sent to the views as coalesced deltas.
+
+    ``feed`` is called per chunk (on the loop thread); the pending text goes out at most
+    every ``interval`` seconds (0 = every chunk). ``snapshot`` gives the text already sent,
+    with its sequence number, for a view that joins late.
+    """
+
+    def __init__(self, post: Post, key: dict[str, Any], interval: float = 0.05) -> None:
+        self._post = post
+        self._key = key
+        self._interval = interval
+        self._sent: list[str] = []
+        self._sent_thinking: list[str] = []
+        self._pending: list[str] = []
+        self._pending_thinking: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._first: float | None = None
+        self.seq = 0
+        self.closed = False
+
+    @property
+    def text(self) -> str:
+        """All answer text received so far (sent or pending)."""
+        with WIRE_LOCK:
+            return "".join(self._sent) + "".join(self._pending)
+
+    @property
+    def thinking(self) -> str:
+        """All reasoning text received so far."""
+        with WIRE_LOCK:
+            return "".join(self._sent_thinking) + "".join(self._pending_thinking)
+
+    def feed(self, text: str = "", thinking: str = "", *, first: float | None = None) -> None:
+        """Add text; it goes out with the next flush. ``first`` (seconds) rides on the first delta."""
+        if not (text or thinking):
+            return
+        with WIRE_LOCK:
+            if self.closed:
+                return
+            if first is not None and self._first is None:
+                self._first = first
+            self._pending.append(text)
+            self._pending_thinking.append(thinking)
+            if self._interval <= 0:
+                self._flush_locked()
+            elif self._timer is None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # fed from plain code (tests): no timer to wait for
+                    self._flush_locked()
+                else:
+                    self._timer = loop.call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        """Send the pending text now."""
+        with WIRE_LOCK:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        text, thinking = "".join(self._pending), "".join(self._pending_thinking)
+        if not (text or thinking):
+            return
+        self._pending.clear()
+        self._pending_thinking.clear()
+        self._sent.append(text)
+        self._sent_thinking.append(thinking)
+        self.seq += 1
+        msg: dict[str, Any] = {"t": "delta", **self._key, "seq": self.seq, "text": text}
+        if thinking:
+            msg["thinking"] = thinking
+        if self._first is not None and self.seq == 1:
+            msg["first"] = round(self._first, 3)
+        self._post(msg)
+
+    def reset(self) -> None:
+        """Forget the text (an opt-in restart on another vessel discards the partial answer)."""
+        with WIRE_LOCK:
+            self._flush_locked()
+            self._sent.clear()
+            self._sent_thinking.clear()
+            self.seq += 1
+            self._post({"t": "reset", **self._key, "seq": self.seq})
+
+    def close(self) -> None:
+        """Send what is pending and ignore anything fed later (a late chunk after Stop)."""
+        with WIRE_LOCK:
+            self._flush_locked()
+            self.closed = True
+
+    def snapshot(self) -> dict[str, Any]:
+        """The text already sent and its sequence number (call with WIRE_LOCK held)."""
+        snap: dict[str, Any] = {"text": "".join(self._sent), "thinking": "".join(self._sent_thinking), "seq": self.seq}
+        if self._first is not None:
+            snap["first"] = round(self._first, 3)
+        return snap
+
+
+def wait_event(event: threading.Event, timeout: float | None, on_interrupt: Callable[[], None]) -> bool:
+    """Wait in short slices so a kernel interrupt lands; on interrupt call ``on_interrupt`` and re-raise."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while not event.wait(0.1):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+    except KeyboardInterrupt:
+        on_interrupt()
+        raise
+    return True
+
+
+def outcome_of(handle: Any) -> tuple[Reply | None, BaseException | None]:
+    """(reply, error) of a finished CallHandle; a cancelled call gives CancelledError."""
+    try:
+        return handle.result(0), None
+    except (concurrent.futures.CancelledError, asyncio.CancelledError) as exc:
+        return None, exc
+    except Exception as exc:  # noqa: BLE001 — every failure is shown to the person
+        return None, exc
+
+
+def is_cancel(exc: BaseException | None) -> bool:
+    """The call was stopped by the person (Stop, interrupt, close)."""
+    return isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError))
+
+
+def error_text(exc: BaseException) -> str:
+    """What went wrong, for a person: vessel_nb's own message, else the exception's type and text."""
+    if isinstance(exc, E.VesselNBError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def reply_fields(reply: Reply) -> dict[str, Any]:
+    """The numbers and names a badge shows, from a finished reply."""
+    answering = reply.attempts[-1] if reply.attempts else None
+    return {
+        "vessel": reply.vessel,
+        "model": reply.model,
+        "reason": reply.reason,
+        "local": reply.local,
+        "ttft_s": _round(reply.ttft_s),
+        "latency_s": _round(reply.latency_s),
+        "stream_s": _round(answering.latency_s if answering else None),
+        "tokens_in": reply.usage.tokens_in,
+        "tokens_out": reply.usage.tokens_out,
+        "tokens_per_s": _round(reply.tokens_per_s, 1),
+        "stop_reason": reply.stop_reason or "",
+        "call_id": reply.call_id,
+        "trail": attempts_trail(reply.attempts),
+    }
+
+
+def attempts_trail(attempts: list[Any]) -> list[dict[str, str]]:
+    """The attempts that did not answer, as {vessel, outcome, error} (the fallback trail)."""
+    return [
+        {"vessel": a.vessel, "outcome": a.outcome, "error": short(a.error, 160)} for a in attempts if a.outcome != "ok"
+    ]
+
+
+def short(text: str | None, limit: int = 200) -> str:
+    """One line, at most ``limit`` characters."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def vessel_rows(orch: Any) -> list[dict[str, Any]]:
+    """Each vessel's public description for the views: never a key, never a URL's userinfo."""
+    rows = []
+    for d in orch.describe():
+        parts = urlsplit(str(d.get("base_url") or ""))
+        where = parts.hostname or ""
+        if parts.port:
+            where += f":{parts.port}"
+        rows.append(
+            {
+                "name": str(d.get("name", "")),
+                "provider": str(d.get("provider", "")),
+                "model": str(d.get("model", "")),
+                "local": bool(d.get("local")),
+                "where": where,
+            }
+        )
+    return rows
+
+
+def health_rows(snapshot: dict[str, Health]) -> list[dict[str, Any]]:
+    """Health records as plain dicts, in the orchestrator's priority order."""
+    return [
+        {
+            "name": name,
+            "state": h.state,
+            "ok": h.ok,
+            "latency_ms": None if h.latency_s is None else round(h.latency_s * 1000, 1),
+            "detail": short(h.detail, 240),
+            "cooling_for_s": h.cooling_for_s,
+            "checked_at": h.checked_at,
+        }
+        for name, h in snapshot.items()
+    ]

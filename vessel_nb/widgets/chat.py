@@ -1,0 +1,445 @@
+"""ChatPanel: a chat box in the notebook with live vessel health, a badge under every
+answer, a Stop button and a compact view of the call log.
+
+Every call runs on vessel_nb's background loop (``orch.submit``), so clicking Send never
+blocks the kernel, and ``panel.send(prompt)`` from a cell returns at once while the answer
+streams into every displayed view. Widget state holds finished answers, the calls in
+flight (without their text), health and the latest log rows — never a key: widget state
+is saved into the notebook file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import itertools
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets as t
+
+from .. import errors as E
+from .. import loop as bg
+from ..types import Chunk, Reply
+from ._live import (
+    WIRE_LOCK,
+    LiveText,
+    attempts_trail,
+    error_text,
+    health_rows,
+    is_cancel,
+    outcome_of,
+    reply_fields,
+    short,
+    vessel_rows,
+    wait_event,
+)
+
+_STATIC = Path(__file__).parent / "static"
+_LOG_ROWS = 8
+
+
+class ChatCall:
+    """One exchange started by :meth:`ChatPanel.send` (or the Send button)."""
+
+    def __init__(self, panel: ChatPanel, cid: str, header: dict[str, Any]) -> None:
+        self.id = cid
+        """id of the exchange in the panel's transcript"""
+        self.reply: Reply | None = None
+        """the reply, once it has finished well"""
+        self.error: BaseException | None = None
+        """what went wrong (CancelledError when stopped), once finished"""
+        self._panel = panel
+        self._header = header
+        self._handle: Any = None
+        self._task: asyncio.Task | None = None
+        self._started = time.perf_counter()
+        self._done = threading.Event()
+        self._finished = False
+        self._live: LiveText | None = None
+        self._refused: BaseException | None = None
+
+    def cancel(self) -> None:
+        """Stop the answer (as the Stop button does); the attempt is logged 'cancelled'."""
+        if self._handle is not None:
+            self._handle.cancel()
+
+    def done(self) -> bool:
+        """The exchange has finished: answered, failed or stopped; the views show it."""
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Reply:
+        """Wait for the reply (a kernel interrupt stops the call). Raises the call's error."""
+        if not wait_event(self._done, timeout, self.cancel):
+            raise TimeoutError(f"no reply within {timeout:g}s; the call is still running (call .cancel() to stop it)")
+        if self.error is not None:
+            raise self.error
+        assert self.reply is not None
+        return self.reply
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"<ChatCall {self.id} {state}>"
+
+
+class ChatPanel(anywidget.AnyWidget):
+    """Chat with the orchestrator's vessels in a panel.
+
+    ``orch``: the orchestrator (default :func:`vessel_nb.default_orchestrator`).
+    ``system``: a system prompt for every call. ``memory``: send the earlier finished
+    exchanges with each new prompt, as a chat does. ``health_interval``: seconds between
+    health refreshes while the panel is visible (local vessels are probed for free; cloud
+    vessels are never called just to check them).
+    """
+
+    _esm = _STATIC / "chat.js"
+    _css = _STATIC / "chat.css"
+
+    _uid = t.Unicode("").tag(sync=True)
+    title = t.Unicode("vessel_nb chat").tag(sync=True)
+    """heading of the panel"""
+    vessels = t.List(t.Dict()).tag(sync=True)
+    """each vessel's name, provider, model, host and whether it is local (never a key)"""
+    vessel = t.Unicode("auto").tag(sync=True)
+    """'auto' (priority and routing) or the one vessel to use"""
+    private = t.Bool(False).tag(sync=True)
+    """send calls as private: local vessels only, never the cloud"""
+    thinking = t.Bool(False).tag(sync=True)
+    """route to a reasoning vessel and show its thinking"""
+    transcript = t.List(t.Dict()).tag(sync=True)
+    """finished exchanges, complete (prompt, answer text, badge numbers, trail, status)"""
+    pending = t.List(t.Dict()).tag(sync=True)
+    """exchanges in flight, without their text (that streams as custom messages)"""
+    busy = t.Bool(False).tag(sync=True)
+    """a call is running"""
+    health = t.List(t.Dict()).tag(sync=True)
+    """one light per vessel: state up|down|cooling|untested, latency_ms, detail"""
+    log = t.List(t.Dict()).tag(sync=True)
+    """the latest rows of the call log, compact"""
+    health_interval = t.Float(3.0).tag(sync=True)
+    """seconds between health refreshes while visible"""
+
+    flush_interval: float = 0.05
+    """seconds over which streamed text is gathered into one message"""
+
+    def __init__(
+        self,
+        orch: Any = None,
+        *,
+        system: str | None = None,
+        memory: bool = True,
+        title: str = "vessel_nb chat",
+        health_interval: float = 3.0,
+        **kwargs: Any,
+    ) -> None:
+        from ..session import default_orchestrator
+
+        self._orch = orch if orch is not None else default_orchestrator()
+        self.system = system
+        self.memory = memory
+        self._calls: dict[str, ChatCall] = {}
+        self._counter = itertools.count(1)
+        self._probe: Any = None
+        self._last_tick = 0.0
+        self._log_len = -1
+        self._last_reply: Reply | None = None
+        super().__init__(
+            _uid=uuid.uuid4().hex,
+            title=title,
+            health_interval=health_interval,
+            vessels=vessel_rows(self._orch),
+            **kwargs,
+        )
+        self.on_msg(self._on_view_msg)
+        self.refresh(probe=False)
+
+    # --- public -----------------------------------------------------------------------------
+    @property
+    def orch(self) -> Any:
+        """The orchestrator this panel talks to."""
+        return self._orch
+
+    @property
+    def last_reply(self) -> Reply | None:
+        """The latest answer that finished well."""
+        return self._last_reply
+
+    def send(self, prompt: str, *, images: list[Any] | None = None, **options: Any) -> ChatCall:  # type: ignore[override]
+        """Ask ``prompt`` as if typed into the panel and sent; returns at once.
+
+        The answer streams into every displayed view. ``images``: paths, bytes or data
+        URLs. ``options`` go to the orchestrator (``vessel=``, ``temperature=``, ...) and
+        win over the panel's selector and toggles. ``.result()`` on the returned
+        :class:`ChatCall` waits for the reply.
+        """
+        names = [
+            Path(i).name if isinstance(i, (str, Path)) and not str(i).startswith("data:") else f"image {k + 1}"
+            for k, i in enumerate(images or [])
+        ]
+        call = self._start(prompt, list(images or []), names, options)
+        if call._refused is not None:  # bad options: raised here too, not only shown
+            raise call._refused
+        return call
+
+    @t.validate("vessel")
+    def _check_vessel(self, proposal: dict[str, Any]) -> str:
+        name = proposal["value"] or "auto"
+        if name != "auto" and name not in self._orch.vessels:
+            raise t.TraitError(f"unknown vessel {name!r}; use 'auto' or one of {', '.join(self._orch.vessels)}")
+        return name
+
+    def stop(self) -> None:
+        """Stop every answer in flight (the Stop button)."""
+        for call in list(getattr(self, "_calls", {}).values()):  # also from __del__ after a failed __init__
+            call.cancel()
+
+    def clear(self) -> None:
+        """Forget the conversation (stops answers in flight)."""
+        self.stop()
+        with WIRE_LOCK, self.hold_sync():
+            for call in self._calls.values():
+                call._header["cleared"] = True
+            self.transcript = []
+
+    def refresh(self, probe: bool = True) -> None:
+        """Update the health lights and the log now; ``probe`` also asks local vessels (free)."""
+        self._set_vessels()
+        self._set_health()
+        self._set_log()
+        if probe:
+            self._probe_local()
+
+    def close(self) -> None:
+        """Stop answers in flight and close the widget."""
+        self.stop()
+        super().close()
+
+    # --- calls ----------------------------------------------------------------------------
+    def _options(self, options: dict[str, Any]) -> dict[str, Any]:
+        task = {}
+        if self.private:
+            task["private"] = True
+        if self.thinking:
+            task["needs_thinking"] = True
+        opts: dict[str, Any] = {"vessel": None if self.vessel == "auto" else self.vessel}
+        if task:
+            opts["task"] = task
+        if self.system:
+            opts["system"] = self.system
+        opts.update(options)
+        if opts.get("vessel") == "auto":
+            opts["vessel"] = None
+        return opts
+
+    def _history(self) -> list[dict[str, str]]:
+        if not self.memory:
+            return []
+        messages = []
+        for entry in self.transcript:
+            if entry.get("status") == "done" and entry.get("text"):
+                messages += [
+                    {"role": "user", "content": entry["prompt"]},
+                    {"role": "assistant", "content": entry["text"]},
+                ]
+        return messages
+
+    def _start(self, prompt: Any, images: list[Any], names: list[str], options: dict[str, Any]) -> ChatCall:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise E.ConfigError("the prompt is empty; write a question")
+        n = next(self._counter)
+        opts = self._options(options)
+        task = opts.get("task") or {}
+        header = {
+            "id": f"c{n}",
+            "n": n,
+            "prompt": prompt,
+            "images": names,
+            "status": "streaming",
+            "asked": {
+                "vessel": opts.get("vessel") or "auto",
+                "private": bool(task.get("private")),
+                "thinking": bool(task.get("needs_thinking") or opts.get("think")),
+            },
+            "vessel": "",
+            "model": "",
+            "events": [],
+            "started_at": time.strftime("%H:%M:%S"),
+        }
+        call = ChatCall(self, header["id"], header)
+        call._live = LiveText(self._post, {"id": call.id}, self.flush_interval)
+        with WIRE_LOCK:
+            self._calls[call.id] = call
+            self._publish_pending(busy=True)
+        try:
+            handle = self._orch.submit(
+                self._history() + [{"role": "user", "content": prompt}],
+                on_chunk=functools.partial(self._on_chunk, call),
+                images=images or None,
+                **opts,
+            )
+        except Exception as exc:  # noqa: BLE001 — bad options: shown in the panel, raised by send()
+            call._refused = exc
+            self._finish(call, None, exc)
+            return call
+        call._handle = handle
+        handle.add_done_callback(lambda h: self._finish(call, *outcome_of(h)))
+        return call
+
+    def _on_chunk(self, call: ChatCall, chunk: Chunk) -> None:
+        # On the background loop thread, once per chunk.
+        live = call._live
+        assert live is not None
+        if live.closed or chunk.done:
+            return
+        if call._task is None:
+            call._task = asyncio.current_task()
+        if chunk.event:
+            if chunk.event == "restart":
+                live.reset()
+            event = {"kind": chunk.event, "vessel": chunk.vessel, "detail": short(chunk.detail, 240)}
+            with WIRE_LOCK:
+                call._header["events"] = [*call._header["events"], event]
+                call._header["vessel"] = call._header["model"] = ""
+                self._publish_pending()
+            return
+        if chunk.vessel != call._header["vessel"]:
+            with WIRE_LOCK:
+                live.flush()
+                call._header["vessel"], call._header["model"] = chunk.vessel, chunk.model
+                self._publish_pending()
+        live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - call._started)
+
+    def _finish(self, call: ChatCall, reply: Reply | None, exc: BaseException | None) -> None:
+        # On the loop thread when a call ends (at once on Stop), or in send() on bad input.
+        with WIRE_LOCK:
+            if call._finished:
+                return
+            call._finished = True
+            live = call._live
+            assert live is not None
+            live.close()
+            entry = copy.deepcopy(call._header)
+            entry.update(
+                text=live.text,
+                thinking=live.thinking,
+                error="",
+                trail=[],
+                latency_s=round(time.perf_counter() - call._started, 3),
+            )
+            if reply is not None:
+                entry.update(reply_fields(reply), status="done", text=reply.text, thinking=reply.thinking)
+            elif is_cancel(exc):
+                entry.update(status="stopped", error="stopped by you")
+            else:
+                assert exc is not None
+                entry.update(status="error", error=error_text(exc))
+                if isinstance(exc, E.StreamInterrupted):
+                    entry["text"] = exc.partial_text or entry["text"]
+                entry["trail"] = attempts_trail(getattr(exc, "attempts", []) or [])
+            self._calls.pop(call.id, None)
+            with self.hold_sync():
+                if not call._header.get("cleared"):
+                    self.transcript = sorted([*self.transcript, entry], key=lambda e: e["n"])
+                self._publish_pending(busy=bool(self._calls))
+            call.reply, call.error = reply, exc
+            if reply is not None:
+                self._last_reply = reply
+        self._set_health()
+        self._set_log()
+        if is_cancel(exc) and call._task is not None:
+            # The 'cancelled' row is logged when the task has really stopped, a moment later.
+            task = call._task
+            task.get_loop().call_soon_threadsafe(task.add_done_callback, lambda _t: self._set_log())
+        call._done.set()
+
+    def _publish_pending(self, busy: bool | None = None) -> None:
+        # Called with WIRE_LOCK held. A fresh deep copy, or traitlets sees no change.
+        with self.hold_sync():
+            self.pending = [copy.deepcopy(c._header) for c in self._calls.values()]
+            if busy is not None:
+                self.busy = busy
+
+    # --- health and log ---------------------------------------------------------------
+    def _set_vessels(self) -> None:
+        rows = vessel_rows(self._orch)
+        with WIRE_LOCK:
+            if rows != self.vessels:
+                self.vessels = rows
+
+    def _set_health(self) -> None:
+        rows = health_rows(self._orch.health_snapshot())
+        with WIRE_LOCK:
+            if rows != self.health:
+                self.health = rows
+
+    def _set_log(self) -> None:
+        log = self._orch.log
+        with WIRE_LOCK:
+            if len(log) == self._log_len:
+                return
+            self._log_len = len(log)
+            self.log = [_log_row(r) for r in log.rows[-_LOG_ROWS:]]
+
+    def _probe_local(self) -> None:
+        names = [n for n in self._orch.priority if self._orch.vessels[n].local]
+        if not names or (self._probe is not None and not self._probe.done()):
+            return
+        self._probe = bg.submit(self._orch.acheck_health(names, timeout=2.0))
+        self._probe.add_done_callback(lambda _f: self._set_health())
+
+    def _tick(self) -> None:
+        # A visible view asks every health_interval seconds; two views must not double the probes.
+        now = time.monotonic()
+        if now - self._last_tick < self.health_interval * 0.6:
+            return
+        self._last_tick = now
+        self.refresh(probe=True)
+
+    # --- messages from the views --------------------------------------------------------
+    def _post(self, msg: dict[str, Any]) -> None:
+        ipywidgets.Widget.send(self, msg)
+
+    def _on_view_msg(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("t")
+        if kind == "send":
+            metas = content.get("images") or []
+            images = [bytes(b) for b in buffers or []]
+            names = [str(m.get("name") or f"image {k + 1}") for k, m in enumerate(metas)][: len(images)]
+            prompt = content.get("prompt")
+            if isinstance(prompt, str) and prompt.strip():
+                self._start(prompt, images, names, {})
+        elif kind == "stop":
+            self.stop()
+        elif kind == "clear":
+            self.clear()
+        elif kind == "tick":
+            self._tick()
+        elif kind == "sync":
+            with WIRE_LOCK:
+                texts = {cid: c._live.snapshot() for cid, c in self._calls.items() if c._live is not None}
+                self._post({"t": "snapshot", "texts": texts})
+
+
+def _log_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "call_id": row.get("call_id") or "",
+        "attempt": row.get("attempt"),
+        "time": (row.get("started_at") or "")[11:19],
+        "vessel": row.get("vessel") or "",
+        "model": row.get("model") or "",
+        "outcome": row.get("outcome") or "",
+        "error": short(row.get("error"), 160),
+        "fallback_from": row.get("fallback_from") or "",
+        "ttft_s": None if row.get("ttft_s") is None else round(row["ttft_s"], 3),
+        "latency_s": None if row.get("latency_s") is None else round(row["latency_s"], 3),
+        "compare_id": row.get("compare_id") or "",
+        "private": bool(row.get("private")),
+    }

@@ -1,0 +1,291 @@
+"""CompareWidget: one prompt to several vessels at once, side by side.
+
+Each vessel gets its own call (``vessel=`` explicit, so nothing falls back behind the
+comparison's back) and all of them share one ``compare_id``, so ``orch.log.df`` can group
+the run. Columns stream concurrently on vessel_nb's background loop; an error in one
+column ends that column only. ``run()`` blocks until every column has finished (the views
+update live meanwhile), ``start()`` returns at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import ipywidgets
+import traitlets as t
+
+from .. import errors as E
+from ..types import Chunk, Reply
+from ._live import WIRE_LOCK, LiveText, error_text, is_cancel, outcome_of, reply_fields, vessel_rows, wait_event
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_STATIC = Path(__file__).parent / "static"
+
+
+class _Column:
+    """One vessel's call within a run."""
+
+    def __init__(self, name: str, live: LiveText) -> None:
+        self.name = name
+        self.live = live
+        self.handle: Any = None
+        self.reply: Reply | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+
+class CompareWidget(anywidget.AnyWidget):
+    """Send one prompt to several vessels at once and compare the answers side by side.
+
+    ``orch``: the orchestrator (default :func:`vessel_nb.default_orchestrator`).
+    ``vessels``: the vessel names, one column each (default: every vessel, in priority
+    order). ``cmp.run(prompt, **options)`` returns ``{vessel: Reply or the exception}``.
+    """
+
+    _esm = _STATIC / "compare.js"
+    _css = _STATIC / "compare.css"
+
+    _uid = t.Unicode("").tag(sync=True)
+    title = t.Unicode("vessel_nb compare").tag(sync=True)
+    """heading of the widget"""
+    vessels = t.List(t.Unicode()).tag(sync=True)
+    """the compared vessels, one column each"""
+    info = t.List(t.Dict()).tag(sync=True)
+    """name, provider, model, host and locality of those vessels (never a key)"""
+    prompt = t.Unicode("").tag(sync=True)
+    """the prompt of the current (or last) run"""
+    run_id = t.Unicode("").tag(sync=True)
+    """compare_id of the current run; the log rows carry it"""
+    columns = t.Dict().tag(sync=True)
+    """vessel -> column state: status, text, timings, error (complete once finished)"""
+    running = t.Bool(False).tag(sync=True)
+    """a run is in progress"""
+    notice = t.Unicode("").tag(sync=True)
+    """a message for the person (e.g. why a run from the widget could not start)"""
+
+    flush_interval: float = 0.05
+    """seconds over which streamed text is gathered into one message"""
+
+    def __init__(
+        self, orch: Any = None, vessels: Sequence[str] | None = None, *, title: str = "vessel_nb compare", **kwargs: Any
+    ) -> None:
+        from ..session import default_orchestrator
+
+        self._orch = orch if orch is not None else default_orchestrator()
+        names = list(vessels) if vessels is not None else list(self._orch.priority)
+        if not names:
+            raise E.ConfigError("give at least one vessel to compare, e.g. vessels=['ollama', 'claude']")
+        unknown = [n for n in names if n not in self._orch.vessels]
+        if unknown:
+            raise E.ConfigError(f"unknown vessel {unknown[0]!r}; configured vessels: {', '.join(self._orch.vessels)}")
+        if len(set(names)) != len(names):
+            raise E.ConfigError("each vessel can appear only once in a comparison")
+        self._cols: dict[str, _Column] = {}
+        self._all_done = threading.Event()
+        self._all_done.set()
+        self._t0 = 0.0
+        info = {row["name"]: row for row in vessel_rows(self._orch)}
+        super().__init__(_uid=uuid.uuid4().hex, title=title, vessels=names, info=[info[n] for n in names], **kwargs)
+        self.on_msg(self._on_view_msg)
+
+    @property
+    def orch(self) -> Any:
+        """The orchestrator this widget talks to."""
+        return self._orch
+
+    # --- public -----------------------------------------------------------------------------
+    def run(
+        self, prompt: Any, *, wait: bool = True, timeout: float | None = None, **options: Any
+    ) -> dict[str, Any] | None:
+        """Ask every vessel ``prompt`` at once; with ``wait`` (default) return when all are done.
+
+        Returns ``{vessel: Reply or exception}``; a kernel interrupt stops every column.
+        ``options`` go to each call (``temperature=``, ``max_tokens=``, ``system=``, ...).
+        """
+        self.start(prompt, **options)
+        return self.wait(timeout) if wait else None
+
+    def start(self, prompt: Any, **options: Any) -> None:
+        """Start a run and return at once; the views stream the columns."""
+        for key in ("vessel", "compare_id"):
+            if key in options:
+                raise E.ConfigError(f"{key}= is set by the comparison itself (one column per vessel)")
+        if isinstance(prompt, str) and not prompt.strip():
+            raise E.ConfigError("the prompt is empty; write a question")
+        if self.running:
+            raise E.ConfigError("a comparison is already running; wait for it or call .stop()")
+        run_id = uuid.uuid4().hex[:12]
+        shown = (
+            prompt
+            if isinstance(prompt, str)
+            else next(
+                (
+                    m.get("content", "")
+                    for m in reversed(list(prompt))
+                    if isinstance(m, dict) and m.get("role") == "user"
+                ),
+                "",
+            )
+        )
+        with WIRE_LOCK:
+            self._all_done.clear()
+            self._cols = {
+                n: _Column(n, LiveText(self._post, {"run": run_id, "col": n}, self.flush_interval))
+                for n in self.vessels
+            }
+            self._t0 = time.perf_counter()
+            with self.hold_sync():
+                self.run_id, self.prompt, self.notice = run_id, str(shown), ""
+                self.columns = {n: _waiting(self._info(n)) for n in self.vessels}
+                self.running = True
+        sync_errors = []
+        for col in list(self._cols.values()):
+            try:
+                col.handle = self._orch.submit(
+                    prompt,
+                    on_chunk=functools.partial(self._on_chunk, col),
+                    vessel=col.name,
+                    compare_id=run_id,
+                    **options,
+                )
+            except Exception as exc:  # noqa: BLE001 — shown in its column
+                sync_errors.append(exc)
+                self._finish(col, None, exc)
+                continue
+            col.handle.add_done_callback(lambda h, col=col: self._finish(col, *outcome_of(h)))
+        if len(sync_errors) == len(self._cols) and isinstance(sync_errors[0], E.ConfigError):
+            raise sync_errors[0]  # bad options: the same for every column, say it once
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until every column has finished; a kernel interrupt stops them all."""
+        if not wait_event(self._all_done, timeout, self._stop_and_settle):
+            raise TimeoutError(f"the comparison did not finish within {timeout:g}s (call .stop() to end it)")
+        return self.results
+
+    def stop(self) -> None:
+        """Stop every column still streaming."""
+        for col in list(getattr(self, "_cols", {}).values()):  # also from __del__ after a failed __init__
+            if col.handle is not None and not col.finished:
+                col.handle.cancel()
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """``{vessel: Reply}`` for the columns that answered, the exception for the others."""
+        return {n: c.reply if c.reply is not None else c.error for n, c in self._cols.items() if c.finished}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per vessel of the last run: status, first token, total, tokens/s (fastest first)."""
+        import pandas as pd
+
+        rows = []
+        for name in self.vessels:
+            col = self.columns.get(name, {})
+            rows.append(
+                {
+                    "vessel": name,
+                    "model": col.get("model", ""),
+                    "status": col.get("status", ""),
+                    "ttft_s": col.get("ttft_s"),
+                    "latency_s": col.get("latency_s"),
+                    "tokens_out": col.get("tokens_out"),
+                    "tokens_per_s": col.get("tokens_per_s"),
+                    "error": col.get("error", ""),
+                    "compare_id": self.run_id,
+                }
+            )
+        df = pd.DataFrame(rows)
+        return df.sort_values("latency_s", na_position="last", kind="stable").reset_index(drop=True)
+
+    def close(self) -> None:
+        """Stop the run and close the widget."""
+        self.stop()
+        super().close()
+
+    # --- internals ------------------------------------------------------------------------
+    def _info(self, name: str) -> dict[str, Any]:
+        return next((i for i in self.info if i["name"] == name), {"name": name})
+
+    def _stop_and_settle(self) -> None:
+        self.stop()
+        try:
+            self._all_done.wait(5)
+        except KeyboardInterrupt:
+            pass
+
+    def _on_chunk(self, col: _Column, chunk: Chunk) -> None:
+        # On the background loop thread.
+        if chunk.done or chunk.event:
+            return
+        col.live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - self._t0)
+
+    def _finish(self, col: _Column, reply: Reply | None, exc: BaseException | None) -> None:
+        with WIRE_LOCK:
+            if col.finished or self._cols.get(col.name) is not col:
+                return
+            col.finished = True
+            col.live.close()
+            state = dict(self.columns.get(col.name) or _waiting(self._info(col.name)))
+            state.update(
+                text=col.live.text, thinking=col.live.thinking, latency_s=round(time.perf_counter() - self._t0, 3)
+            )
+            if reply is not None:
+                state.update(reply_fields(reply), status="done", text=reply.text, thinking=reply.thinking)
+            elif is_cancel(exc):
+                state.update(status="stopped", error="stopped")
+            else:
+                assert exc is not None
+                state.update(status="error", error=error_text(exc))
+                if isinstance(exc, E.StreamInterrupted):
+                    state["text"] = exc.partial_text or state["text"]
+            col.reply, col.error = reply, exc
+            done = all(c.finished for c in self._cols.values())
+            with self.hold_sync():
+                self.columns = {**self.columns, col.name: state}
+                if done:
+                    self.running = False
+            if done:
+                self._all_done.set()
+
+    def _post(self, msg: dict[str, Any]) -> None:
+        ipywidgets.Widget.send(self, msg)
+
+    def _on_view_msg(self, _widget: Any, content: Any, buffers: list[Any]) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("t")
+        if kind == "run":
+            try:
+                self.start(str(content.get("prompt") or ""))
+            except E.VesselNBError as exc:
+                self.notice = str(exc)
+        elif kind == "stop":
+            self.stop()
+        elif kind == "sync":
+            with WIRE_LOCK:
+                texts = {n: c.live.snapshot() for n, c in self._cols.items() if not c.finished}
+                self._post({"t": "snapshot", "run": self.run_id, "texts": texts})
+
+
+def _waiting(info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "status": "waiting",
+        "vessel": info.get("name", ""),
+        "model": info.get("model", ""),
+        "text": "",
+        "thinking": "",
+        "error": "",
+        "ttft_s": None,
+        "latency_s": None,
+        "tokens_out": None,
+        "tokens_per_s": None,
+        "trail": [],
+    }
