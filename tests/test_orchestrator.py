@@ -276,7 +276,7 @@ def test_keys_never_leak(practice, tmp_path):
         assert key.encode() not in blob
     # the key did reach the server, in the header the protocol wants (and never the URL)
     sent = practice["gemini"].requests[-1]
-    assert sent.headers.get("x-goog-api-key") == keys["gemini"] and keys["gemini"] not in sent.path + sent.query
+    assert sent.headers.get("x-goog-api-key") == keys["gemini"] and keys["gemini"] not in sent.path + str(sent.query)
 
 
 def test_stop_mid_stream_closes_the_connection_and_logs_cancelled(practice, tmp_path):
