@@ -55,8 +55,8 @@ class RecordedRequest:
     """HTTP method"""
     path: str
     """URL path, without the query"""
-    query: dict[str, str]
-    """query parameters (last value wins)"""
+    query: str
+    """raw query string, without the ``?`` (e.g. ``alt=sse``)"""
     headers: dict[str, str] = field(repr=False)
     """request headers, names lower-cased (kept out of repr: they can hold API keys)"""
     body: bytes = field(default=b"", repr=False)
@@ -156,7 +156,7 @@ class PracticeHandler(RequestHandler):
             RecordedRequest(
                 method=req.method or "",
                 path=req.path,
-                query={k: v[-1].decode("utf-8", "replace") for k, v in req.query_arguments.items()},
+                query=req.query,
                 headers={k.lower(): v for k, v in req.headers.items()},
                 body=req.body,
                 json=parsed,

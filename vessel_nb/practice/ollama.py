@@ -264,7 +264,10 @@ class Chat(ChatHandler, OllamaHandler):
     def status_fault(self, fault: Any) -> None:  # noqa: D102
         code = fault.params["code"]
         model = (self.json_body or {}).get("model", "") if isinstance(self.json_body, dict) else ""
-        self.json(code, {"error": status_text(code, model)})
+        # A local Ollama sends no Retry-After; an explicit retry_after stands in for a proxy
+        # or ollama.com that does.
+        headers = {"Retry-After": str(fault.params["retry_after"])} if "retry_after" in fault.params else {}
+        self.send(code, go_json({"error": status_text(code, model)}), JSON, headers)
 
     async def post(self) -> None:  # noqa: D102
         body = self.json_body

@@ -79,7 +79,8 @@ class ChatCompletions(ChatHandler, OllamaHandler):
     def status_fault(self, fault: Any) -> None:  # noqa: D102
         code = fault.params["code"]
         model = self.json_body.get("model", "") if isinstance(self.json_body, dict) else ""
-        self.send(code, error_body(code, status_text(code, model)), JSON)
+        headers = {"Retry-After": str(fault.params["retry_after"])} if "retry_after" in fault.params else {}
+        self.send(code, error_body(code, status_text(code, model)), JSON, headers)
 
     async def post(self) -> None:  # noqa: D102
         body = self.json_body

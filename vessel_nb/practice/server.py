@@ -185,14 +185,14 @@ class PracticeServer:
         self._stop_event = asyncio.Event()
         self._down = False
         try:
-            self._listen()
+            self._listen()  # binds even when "down", so that port=0 picks the port to keep
+            if self._fault is not None and self._fault.kind == "down":
+                await self._go_down()  # before `ready`: start() must not return while listening
         except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
             failure.append(exc)
             ready.set()
             return
         ready.set()
-        if self._fault is not None and self._fault.kind == "down":
-            await self._go_down()
         await self._stop_event.wait()
         await self._close_period()
 
