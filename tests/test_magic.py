@@ -119,14 +119,20 @@ def test_bad_options_are_usage_errors(line, words):
 
 
 def test_call_options_map_to_the_core_routes():
-    a = args.parse(AskMagics.ask, "--private --think --vision img -s 'about {n}'")
-    opts = args.call_options(a, {"img": PNG, "n": 3}, fill=True)
+    a = args.parse(AskMagics.ask, "--private --think --vision img -s 'Be brief.'")
+    opts = args.call_options(a, {"img": PNG})
     assert opts == {
         "task": {"private": True, "needs_vision": True, "needs_thinking": True},
-        "system": "about 3",
+        "system": "Be brief.",
         "images": [PNG],
     }
-    assert args.call_options(args.parse(AskMagics.ask, "--vision ./x.png"), {}, fill=True)["images"] == ["./x.png"]
+    assert args.call_options(args.parse(AskMagics.ask, "--vision ./x.png"), {})["images"] == ["./x.png"]
+
+
+def test_braces_in_the_options_are_filled_by_ipython(ip, fleet):
+    ip.user_ns["n"] = 7
+    ask(ip, "-v ollama -s 'Use {n} words.'", "hi")
+    assert fleet["ollama"].requests[-1].json["messages"][0]["content"] == "Use 7 words."
 
 
 def test_help_lists_the_options():
@@ -223,6 +229,9 @@ def test_routing_options(ip, fleet, line, vessel, reason):
     assert (meta["vessel"], meta["reason"]) == (vessel, reason)
     if "vision" in line:
         assert "I received 1 image" in final(cap).data["text/markdown"]
+    if "think" in line:
+        assert final(cap).data["text/markdown"].startswith("<details><summary>thinking</summary>")
+        assert any("thinking…" in o.data.get("text/markdown", "") for o in cap.outputs if o.update)
 
 
 def test_private_never_leaves_the_machine(ip, fleet):
@@ -273,6 +282,15 @@ def test_chat_continues_with_bounded_history(ip, fleet):
     ask(ip, "--new", "fresh")
     assert len(fleet["ollama"].requests[-1].json["messages"]) == 1
     assert len(magics(ip).history) == 1
+
+
+def test_chat_never_carries_a_private_exchange_to_the_cloud(ip, fleet):
+    ask(ip, "--private", "my secret diagnosis")
+    ask(ip, "--vessel claude --chat", "go on")
+    sent = json.dumps(fleet["claude"].requests[-1].json)
+    assert "secret" not in sent
+    ask(ip, "--private --chat", "go on privately")
+    assert "my secret diagnosis" in json.dumps(fleet["ollama"].requests[-1].json)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -496,6 +514,14 @@ def test_unknown_command_forget_help(ip):
         ip.run_line_magic("ask", "")
         ip.run_line_magic("ask", "forget")
     assert "%ask status" in cap.stdout and "Forgot 0 exchanges" in cap.stdout
+
+
+def test_unload_removes_the_magic(ip):
+    unload_ipython_extension(ip)
+    assert ip.find_cell_magic("ask") is None and ip.find_line_magic("ask") is None
+    assert "AskMagics" not in ip.magics_manager.registry
+    load_ipython_extension(ip)  # for the fixture's own unload
+    assert ip.find_cell_magic("ask") is not None
 
 
 def test_traits_are_configurable(ip):

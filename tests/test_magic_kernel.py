@@ -54,6 +54,10 @@ def env(fleet, tmp_path):
 
 @pytest.fixture
 def kernel(env):
+    # ipython_config.py is read by the kernel too: the magic's traits come from it
+    profile = Path(env["IPYTHONDIR"]) / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_config.py").write_text("c.AskMagics.max_updates_per_second = 8.0\n")
     km, kc = start_new_kernel(kernel_name="python3", env=env, startup_timeout=60)
     try:
         yield km, kc
@@ -216,3 +220,56 @@ def test_saved_outputs_pass_strict_nbval_with_a_timing_sanitizer(env, tmp_path):
     outputs = json.loads(path.read_text())["cells"][1]["outputs"]
     assert [o["output_type"] for o in outputs] == ["display_data", "display_data"]
     assert Path(env["VESSEL_NB_LOG"]).is_file()
+
+
+def test_run_all_queues_cells_and_an_interrupt_stops_the_rest(kernel, fleet):
+    """JupyterLab's Run All sends every cell at once; the kernel runs them in order. An
+    interrupt fails the streaming cell, so the queued ones are aborted as for any cell."""
+    km, kc = kernel
+    run(kc, "%load_ext vessel_nb")
+    ids = [kc.execute(f"%%ask -o a{i}\nQuestion {i}") for i in range(3)]
+    replies = {}
+    while len(replies) < len(ids):
+        msg = kc.get_shell_msg(timeout=30)
+        replies[msg["parent_header"]["msg_id"]] = msg["content"]
+    assert [replies[i]["status"] for i in ids] == ["ok"] * 3
+    _, msgs = run(
+        kc, "print(a0.vessel, a2.vessel, get_ipython().magics_manager.registry['AskMagics'].max_updates_per_second)"
+    )
+    assert of_type(msgs, "stream")[0]["content"]["text"] == "ollama ollama 8.0\n"
+
+    fleet["ollama"].reply = LONG
+    seen: list = []
+    first = kc.execute("%%ask\nLong")
+    queued = [kc.execute("%%ask\nNext"), kc.execute("x = 1")]
+    deadline = time.monotonic() + 30
+    while not any(m["msg_type"] == "update_display_data" and "word20 " in str(m["content"]) for m in seen):
+        seen.append(kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic())))
+    km.interrupt_kernel()
+    replies = {}
+    while len(replies) < 3:
+        msg = kc.get_shell_msg(timeout=30)
+        replies[msg["parent_header"]["msg_id"]] = msg["content"]
+    assert replies[first]["ename"] == "KeyboardInterrupt"
+    assert [replies[i]["status"] for i in queued] == ["aborted", "aborted"]
+    fleet["ollama"].reply = None
+    reply, msgs = run(kc, "%%ask\nAfter the stop")
+    assert reply["status"] == "ok"
+
+
+def test_terminal_ipython_prints_the_stream(env):
+    """Plain IPython in a terminal: no display handles, the answer is printed as it comes."""
+    code = (
+        "get_ipython().run_line_magic('load_ext', 'vessel_nb'); get_ipython().run_cell_magic('ask', '-o a', 'Hi there')"
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ipython"), "--no-banner", "--colors=nocolor", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "This is the practice ollama vessel" in proc.stdout and "You asked: «Hi there»" in proc.stdout
+    assert "— ollama · llama3.2 · priority · first token" in proc.stdout
+    assert "<IPython" not in proc.stdout and "text/markdown" not in proc.stdout

@@ -144,8 +144,12 @@ def resolve_image(value: str, namespace: Mapping[str, Any]) -> Any:
     return value
 
 
-def call_options(args: argparse.Namespace, namespace: Mapping[str, Any], *, fill: bool) -> dict[str, Any]:
-    """The keyword arguments for ``orch.stream_sync`` from parsed options (not the prompt)."""
+def call_options(args: argparse.Namespace, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments for ``orch.stream_sync`` from parsed options (not the prompt).
+
+    ``{name}`` in the options themselves (``--system "About {topic}"``) was already filled
+    in by IPython, which expands the line of every magic before calling it.
+    """
     task = {
         k: True
         for k, on in (
@@ -159,7 +163,7 @@ def call_options(args: argparse.Namespace, namespace: Mapping[str, Any], *, fill
     opts: dict[str, Any] = {
         "vessel": args.vessel,
         "task": task or None,
-        "system": interpolate(args.system, namespace) if args.system and fill else args.system,
+        "system": args.system,
         "images": [resolve_image(args.vision, namespace)] if args.vision is not None else None,
         "temperature": args.temperature,
         "max_tokens": args.max_tokens,

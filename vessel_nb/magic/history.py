@@ -24,6 +24,8 @@ class Exchange:
     """the complete answer text"""
     vessel: str
     """the vessel that answered"""
+    private: bool = False
+    """asked with --private/--heartbeat: only ever resent to calls that stay local too"""
 
 
 class ChatHistory:
@@ -32,9 +34,9 @@ class ChatHistory:
     def __init__(self) -> None:
         self._items: deque[Exchange] = deque(maxlen=_KEEP)
 
-    def record(self, prompt: str, answer: str, vessel: str = "") -> None:
+    def record(self, prompt: str, answer: str, vessel: str = "", *, private: bool = False) -> None:
         """Remember an answered exchange."""
-        self._items.append(Exchange(prompt, answer, vessel))
+        self._items.append(Exchange(prompt, answer, vessel, private))
 
     def clear(self) -> None:
         """Forget every exchange (``%ask forget`` or ``%%ask --new``)."""
@@ -43,11 +45,17 @@ class ChatHistory:
     def __len__(self) -> int:
         return len(self._items)
 
-    def recent(self, max_turns: int, max_chars: int) -> list[Exchange]:
-        """The newest exchanges within both limits, oldest first."""
+    def recent(self, max_turns: int, max_chars: int, *, private: bool = False) -> list[Exchange]:
+        """The newest exchanges within both limits, oldest first.
+
+        A private exchange is included only when the new call is private too: a ``--chat``
+        cell that may go to the cloud must not carry a private conversation with it.
+        """
         picked: list[Exchange] = []
         used = 0
         for ex in reversed(self._items):
+            if ex.private and not private:
+                continue
             size = len(ex.prompt) + len(ex.answer)
             if len(picked) >= max_turns or used + size > max_chars:
                 break
@@ -55,10 +63,10 @@ class ChatHistory:
             used += size
         return picked[::-1]
 
-    def messages(self, prompt: str, *, max_turns: int, max_chars: int) -> list[dict[str, str]]:
+    def messages(self, prompt: str, *, max_turns: int, max_chars: int, private: bool = False) -> list[dict[str, str]]:
         """The messages for a call that continues the conversation with ``prompt``."""
         out: list[dict[str, str]] = []
-        for ex in self.recent(max_turns, max(0, max_chars - len(prompt))):
+        for ex in self.recent(max_turns, max(0, max_chars - len(prompt)), private=private):
             out.append({"role": "user", "content": ex.prompt})
             out.append({"role": "assistant", "content": ex.answer})
         out.append({"role": "user", "content": prompt})

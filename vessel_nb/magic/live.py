@@ -39,7 +39,6 @@ class RichStream:
         """how many live updates were sent (for tests and the benchmark)"""
         self._handle: Any = None
         self._last = 0.0
-        self._pending = False
 
     def open(self) -> None:
         """Show the live display (neutral first, then the status at once)."""
@@ -48,14 +47,14 @@ class RichStream:
 
     def add(self, text: str, thinking: str = "", vessel: str = "") -> None:
         """New text arrived; shown now or with the next update."""
+        first = not (self.text or self.thinking)
         self.text += text
         self.thinking += thinking
         if vessel and vessel != self.vessel:
             self.vessel = vessel
             self.status = f"streaming from {vessel}…"
-        self._pending = True
         interval = max(self.min_interval, len(self.text) / _BYTES_PER_SECOND)
-        if time.monotonic() - self._last >= interval:
+        if first or time.monotonic() - self._last >= interval:  # the first token shows at once
             self._push()
 
     def event(self, status: str, *, discard: bool = False) -> None:
@@ -71,7 +70,6 @@ class RichStream:
         self._handle.update(render.live_bundle(self.text, self.thinking, self.status, self.fmt), raw=True)
         self.updates += 1
         self._last = time.monotonic()
-        self._pending = False
 
     def close(self) -> None:
         """End the live display as it began; nothing updates it after this."""

@@ -116,14 +116,17 @@ class AskMagics(Magics):
         orch = None
         try:
             orch = self.orchestrator
-            opts = A.call_options(args, ns, fill=fill)
+            opts = A.call_options(args, ns)
+            private = bool(args.private or args.heartbeat)
             if args.vessel is not None and args.vessel not in orch.vessels:
                 raise E.ConfigError(f"unknown vessel {args.vessel!r}; configured vessels: {', '.join(orch.vessels)}")
             if args.new:
                 self.history.clear()
             messages: Any = prompt
             if (args.chat or self.chat) and not args.new:
-                messages = self.history.messages(prompt, max_turns=self.history_turns, max_chars=self.history_chars)
+                messages = self.history.messages(
+                    prompt, max_turns=self.history_turns, max_chars=self.history_chars, private=private
+                )
             if fmt == "code":
                 opts.setdefault("system", CODE_SYSTEM)
             if args.compare is not None:
@@ -138,7 +141,7 @@ class AskMagics(Magics):
             return None
         if reply is None:  # stopped, and reraise_interrupt is off
             return None
-        self.history.record(prompt, reply.text, reply.vessel)
+        self.history.record(prompt, reply.text, reply.vessel, private=bool(args.private or args.heartbeat))
         if args.out:
             ns[args.out] = reply
         if fmt == "code":
