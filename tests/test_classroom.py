@@ -21,7 +21,7 @@ KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     """No keys, no forced mode, an Ollama address where nothing listens, a temp call log."""
-    for var in (*KEY_VARS, classroom.PRACTICE_ENV, "VESSEL_NB_OLLAMA_MODEL", "OLLAMA_HOST"):
+    for var in (*KEY_VARS, classroom.PRACTICE_ENV, classroom.PACE_ENV, "VESSEL_NB_OLLAMA_MODEL", "OLLAMA_HOST"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{_closed_port()}")
     monkeypatch.setenv("VESSEL_NB_LOG", str(tmp_path / "calls.sqlite3"))
@@ -167,3 +167,11 @@ def test_import_has_no_side_effects():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_practice_pace_from_the_environment(monkeypatch):
+    _, room = classroom.setup(["ollama"], announce=False)
+    assert room.fleet["ollama"].pace == 0.02  # slow enough to see the answer stream in
+    monkeypatch.setenv(classroom.PACE_ENV, "0")
+    _, room = classroom.setup(["ollama"], announce=False)
+    assert room.fleet["ollama"].pace == 0.0

@@ -37,6 +37,9 @@ PRACTICE_ENV = "VESSEL_NB_PRACTICE"
 PROBE_TIMEOUT = 0.5
 """seconds to wait for Ollama's /api/tags: a running local server answers in milliseconds"""
 
+PACE_ENV = "VESSEL_NB_PRACTICE_PACE"
+"""seconds per word of the practice replies (default 0.02: streaming stays visible); tests set 0"""
+
 PRACTICE_SENTENCE = "practice mode: practice servers on 127.0.0.1 stand in — canned replies, not a real model"
 
 _CLOUD = {"claude": ClaudeAdapter, "openai": OpenAIAdapter, "gemini": GeminiAdapter}
@@ -143,7 +146,7 @@ def setup(
     vessels: Sequence[str] = VESSELS,
     *,
     log_path: Any = None,
-    pace: float = 0.02,
+    pace: float | None = None,
     announce: bool = True,
     **orch_options: Any,
 ) -> tuple[AIOrchestrator, Classroom]:
@@ -152,7 +155,8 @@ def setup(
     :func:`vessel_nb.use`, prints which situation this is, and returns ``(orch, room)``.
 
     Running it again (the lesson's first cell re-run) closes the previous classroom first.
-    ``pace`` is the practice servers' seconds per word; other keywords go to AIOrchestrator.
+    ``pace`` is the practice servers' seconds per word (default ``$VESSEL_NB_PRACTICE_PACE``
+    or 0.02); other keywords go to AIOrchestrator.
     """
     global _current
     import vessel_nb
@@ -183,6 +187,8 @@ def setup(
     if practice:
         from .practice import PracticeFleet
 
+        if pace is None:
+            pace = float(os.environ.get(PACE_ENV) or 0.02)
         fleet = PracticeFleet(providers=[_PROVIDER[n] for n in practice], pace=pace).start()
         chosen.update(fleet.adapters())
     real = [n for n in names if n not in practice]
@@ -215,4 +221,13 @@ def ask_key(vessel: str) -> None:
     print(f"{env} is set for this kernel. Run the setup cell again to use the real {vessel}.")
 
 
-__all__ = ["PRACTICE_ENV", "Classroom", "ask_key", "forced_practice", "ollama_models", "pick_model", "setup"]
+__all__ = [
+    "PACE_ENV",
+    "PRACTICE_ENV",
+    "Classroom",
+    "ask_key",
+    "forced_practice",
+    "ollama_models",
+    "pick_model",
+    "setup",
+]
