@@ -447,6 +447,26 @@ def test_compare_uses_the_widget_when_available(ip):
     assert any("application/vnd.jupyter.widget-view+json" in o.data for o in cap.outputs)
 
 
+def test_compare_widget_interrupt_ends_after_the_calls_stopped(ip, orch, fleet, monkeypatch):
+    from vessel_nb.widgets import compare as widget_compare
+
+    fleet["ollama"].reply = fleet["claude"].reply = LONG
+
+    def interrupted_wait(event, timeout, on_interrupt):
+        """An interrupt landing in the widget's wait once both columns stream."""
+        fleet["ollama"].wait_for(lambda: len(fleet["ollama"].requests) and len(fleet["claude"].requests), timeout=5)
+        on_interrupt()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(widget_compare, "wait_event", interrupted_wait)
+    try:
+        cap, result = ask(ip, "--compare ollama,claude", "long")
+    finally:
+        fleet["ollama"].reply = fleet["claude"].reply = None
+    assert isinstance(result.error_in_exec, KeyboardInterrupt) and "--compare stopped" in cap.stdout
+    assert sorted(r["outcome"] for r in orch.log.rows) == ["cancelled", "cancelled"]
+
+
 def test_compare_bad_names(ip):
     _, result = ask(ip, "--compare ollama", "x")
     assert isinstance(result.error_in_exec, UsageError)
