@@ -71,7 +71,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c == null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -173,8 +173,10 @@ function render({ model, el }) {
 
   function trail(list) {
     if (!list || !list.length) return null;
-    return h("span", { class: "vnb-trail" }, list.map((a) =>
-      h("span", { class: `vnb-trail-step vnb-${a.outcome}`, title: a.error || a.outcome }, `${a.vessel} ✕`, h("span", { class: "vnb-arrow" }, " → "))));
+    return h("span", { class: "vnb-trail", title: "vessels tried first, that did not answer" }, list.map((a) => [
+      h("span", { class: `vnb-trail-step vnb-outcome-${a.outcome}`, title: `${a.vessel}: ${a.error || a.outcome}` }, `${a.vessel} ✕`),
+      h("span", { class: "vnb-arrow", text: "→" }),
+    ]));
   }
 
   function badge(entry, live) {

@@ -70,7 +70,7 @@ function h(tag, attrs, ...children) {
     else if (k === "style") el.setAttribute("style", v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c == null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -216,7 +216,7 @@ function render({ model, el }) {
     rows.sort((a, b) => (a.latency_s ?? Infinity) - (b.latency_s ?? Infinity));
     const max = Math.max(...rows.map((r) => r.latency_s || 0), 0.001);
     summary.replaceChildren(h("table", { class: "vnb-summary-table" },
-      h("thead", {}, h("tr", {}, ["vessel", "first token", "total", "tokens/s", "tokens", ""].map((c) => h("th", { text: c })))),
+      h("thead", {}, h("tr", {}, ["vessel", "first token", "total", "tokens/s", "tokens", "time: to first token ▮ then streaming ▯"].map((c) => h("th", { text: c })))),
       h("tbody", {}, rows.map((r) => h("tr", { class: `vnb-sum-${r.status}${r.name === fastest ? " vnb-fastest" : ""}`, "data-vessel": r.name },
         h("td", { class: "vnb-sum-name" }, r.name, r.name === fastest ? h("span", { class: "vnb-star", title: "fastest", text: " ★" }) : null),
         h("td", { text: secs(r.ttft_s) }),
