@@ -138,7 +138,9 @@ def lab(tmp_path_factory, artifacts):
         except OSError:
             if time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"JupyterLab did not answer on {base} in 60 s; see {artifacts / 'jupyterlab.log'}")
+                raise RuntimeError(
+                    f"JupyterLab did not answer on {base} in 60 s; see {artifacts / 'jupyterlab.log'}"
+                ) from None
             time.sleep(0.1)
     yield base, root
     os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started

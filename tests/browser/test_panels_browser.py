@@ -73,7 +73,7 @@ vnb.use(orch)"""
 def grew(samples: list, index: int = 0) -> tuple[int, float]:
     """(distinct increasing lengths seen, seconds between the first and last change) of one element."""
     lengths = [(t, lens[index]) for t, lens in samples if len(lens) > index]
-    changes = [(t, n) for (t, n), (_, prev) in zip(lengths[1:], lengths[:-1]) if n != prev]
+    changes = [(t, n) for (t, n), (_, prev) in zip(lengths[1:], lengths[:-1], strict=True) if n != prev]
     values = [n for _, n in changes]
     assert values == sorted(values), f"the text shrank while streaming: {values}"
     span = (changes[-1][0] - changes[0][0]) / 1000 if len(changes) > 1 else 0.0

@@ -15,7 +15,6 @@ message these widgets send, and the state each one describes, in one order.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
@@ -145,19 +144,9 @@ def wait_event(event: threading.Event, timeout: float | None, on_interrupt: Call
     return True
 
 
-def outcome_of(handle: Any) -> tuple[Reply | None, BaseException | None]:
-    """(reply, error) of a finished CallHandle; a cancelled call gives CancelledError."""
-    try:
-        return handle.result(0), None
-    except (concurrent.futures.CancelledError, asyncio.CancelledError) as exc:
-        return None, exc
-    except Exception as exc:  # noqa: BLE001 — every failure is shown to the person
-        return None, exc
-
-
 def is_cancel(exc: BaseException | None) -> bool:
     """The call was stopped by the person (Stop, interrupt, close)."""
-    return isinstance(exc, (concurrent.futures.CancelledError, asyncio.CancelledError))
+    return isinstance(exc, asyncio.CancelledError)
 
 
 def error_text(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ is saved into the notebook file.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import itertools
@@ -27,6 +26,7 @@ import traitlets as t
 from .. import errors as E
 from .. import loop as bg
 from ..types import Chunk, Reply
+from ._job import Job
 from ._live import (
     WIRE_LOCK,
     LiveText,
@@ -34,7 +34,6 @@ from ._live import (
     error_text,
     health_rows,
     is_cancel,
-    outcome_of,
     reply_fields,
     short,
     vessel_rows,
@@ -57,18 +56,16 @@ class ChatCall:
         """what went wrong (CancelledError when stopped), once finished"""
         self._panel = panel
         self._header = header
-        self._handle: Any = None
-        self._task: asyncio.Task | None = None
+        self._job: Job | None = None
         self._started = time.perf_counter()
         self._done = threading.Event()
         self._finished = False
         self._live: LiveText | None = None
-        self._refused: BaseException | None = None
 
     def cancel(self) -> None:
         """Stop the answer (as the Stop button does); the attempt is logged 'cancelled'."""
-        if self._handle is not None:
-            self._handle.cancel()
+        if self._job is not None:
+            self._job.cancel()
 
     def done(self) -> bool:
         """The exchange has finished: answered, failed or stopped; the views show it."""
@@ -182,10 +179,7 @@ class ChatPanel(anywidget.AnyWidget):
             Path(i).name if isinstance(i, (str, Path)) and not str(i).startswith("data:") else f"image {k + 1}"
             for k, i in enumerate(images or [])
         ]
-        call = self._start(prompt, list(images or []), names, options)
-        if call._refused is not None:  # bad options: raised here too, not only shown
-            raise call._refused
-        return call
+        return self._start(prompt, list(images or []), names, options)
 
     @t.validate("vessel")
     def _check_vessel(self, proposal: dict[str, Any]) -> str:
@@ -276,19 +270,14 @@ class ChatPanel(anywidget.AnyWidget):
         with WIRE_LOCK:
             self._calls[call.id] = call
             self._publish_pending(busy=True)
-        try:
-            handle = self._orch.submit(
-                self._history() + [{"role": "user", "content": prompt}],
-                on_chunk=functools.partial(self._on_chunk, call),
-                images=images or None,
-                **opts,
-            )
-        except Exception as exc:  # noqa: BLE001 — bad options: shown in the panel, raised by send()
-            call._refused = exc
-            self._finish(call, None, exc)
-            return call
-        call._handle = handle
-        handle.add_done_callback(lambda h: self._finish(call, *outcome_of(h)))
+        messages = self._history() + [{"role": "user", "content": prompt}]
+        call._job = Job(
+            self._orch,
+            messages,
+            {"images": images or None, **opts},
+            on_chunk=functools.partial(self._on_chunk, call),
+            on_end=functools.partial(self._finish, call),
+        ).start()
         return call
 
     def _on_chunk(self, call: ChatCall, chunk: Chunk) -> None:
@@ -297,8 +286,6 @@ class ChatPanel(anywidget.AnyWidget):
         assert live is not None
         if live.closed or chunk.done:
             return
-        if call._task is None:
-            call._task = asyncio.current_task()
         if chunk.event:
             if chunk.event == "restart":
                 live.reset()
@@ -316,7 +303,7 @@ class ChatPanel(anywidget.AnyWidget):
         live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - call._started)
 
     def _finish(self, call: ChatCall, reply: Reply | None, exc: BaseException | None) -> None:
-        # On the loop thread when a call ends (at once on Stop), or in send() on bad input.
+        # On the loop thread, once the call has ended and its stream has closed.
         with WIRE_LOCK:
             if call._finished:
                 return
@@ -352,10 +339,6 @@ class ChatPanel(anywidget.AnyWidget):
                 self._last_reply = reply
         self._set_health()
         self._set_log()
-        if is_cancel(exc) and call._task is not None:
-            # The 'cancelled' row is logged when the task has really stopped, a moment later.
-            task = call._task
-            task.get_loop().call_soon_threadsafe(task.add_done_callback, lambda _t: self._set_log())
         call._done.set()
 
     def _publish_pending(self, busy: bool | None = None) -> None:

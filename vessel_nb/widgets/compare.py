@@ -23,7 +23,8 @@ import traitlets as t
 
 from .. import errors as E
 from ..types import Chunk, Reply
-from ._live import WIRE_LOCK, LiveText, error_text, is_cancel, outcome_of, reply_fields, vessel_rows, wait_event
+from ._job import Job
+from ._live import WIRE_LOCK, LiveText, error_text, is_cancel, reply_fields, vessel_rows, wait_event
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +38,7 @@ class _Column:
     def __init__(self, name: str, live: LiveText) -> None:
         self.name = name
         self.live = live
-        self.handle: Any = None
+        self.job: Job | None = None
         self.reply: Reply | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -147,35 +148,29 @@ class CompareWidget(anywidget.AnyWidget):
                 self.run_id, self.prompt, self.notice = run_id, str(shown), ""
                 self.columns = {n: _waiting(self._info(n)) for n in self.vessels}
                 self.running = True
-        sync_errors = []
         for col in list(self._cols.values()):
-            try:
-                col.handle = self._orch.submit(
-                    prompt,
-                    on_chunk=functools.partial(self._on_chunk, col),
-                    vessel=col.name,
-                    compare_id=run_id,
-                    **options,
-                )
-            except Exception as exc:  # noqa: BLE001 — shown in its column
-                sync_errors.append(exc)
-                self._finish(col, None, exc)
-                continue
-            col.handle.add_done_callback(lambda h, col=col: self._finish(col, *outcome_of(h)))
-        if len(sync_errors) == len(self._cols) and isinstance(sync_errors[0], E.ConfigError):
-            raise sync_errors[0]  # bad options: the same for every column, say it once
+            col.job = Job(
+                self._orch,
+                prompt,
+                {**options, "vessel": col.name, "compare_id": run_id},
+                on_chunk=functools.partial(self._on_chunk, col),
+                on_end=functools.partial(self._finish, col),
+            ).start()
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait until every column has finished; a kernel interrupt stops them all."""
         if not wait_event(self._all_done, timeout, self._stop_and_settle):
             raise TimeoutError(f"the comparison did not finish within {timeout:g}s (call .stop() to end it)")
+        errors = [c.error for c in self._cols.values()]
+        if errors and all(isinstance(e, E.ConfigError) for e in errors):
+            raise errors[0]  # bad input, the same for every column: say it once
         return self.results
 
     def stop(self) -> None:
-        """Stop every column still streaming."""
+        """Stop every column still streaming; each ends once its connection is closed."""
         for col in list(getattr(self, "_cols", {}).values()):  # also from __del__ after a failed __init__
-            if col.handle is not None and not col.finished:
-                col.handle.cancel()
+            if col.job is not None and not col.finished:
+                col.job.cancel()
 
     @property
     def results(self) -> dict[str, Any]:
