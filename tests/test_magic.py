@@ -150,6 +150,13 @@ def test_history_is_bounded_by_turns_and_characters():
     assert len(h.messages("now", max_turns=99, max_chars=250)) == 2 * 2 + 1
 
 
+def test_a_cut_off_code_fence_is_closed_before_the_marks():
+    assert render.closed("see:\n```python\nx = 1") == "see:\n```python\nx = 1\n```"
+    assert render.closed("```\nx\n```") == "```\nx\n```"
+    md = render.stopped_bundle("```python\nx = 1", "ollama", "markdown")["text/markdown"]
+    assert md.index("\n```\n\n**⏹ stopped") > 0
+
+
 def test_code_is_taken_from_fenced_blocks():
     assert render.code_from("Here:\n```python\nx = 1\n```\nand\n```\ny = 2\n```") == "x = 1\n\ny = 2"
     assert render.code_from("print(1)\n") == "print(1)"
@@ -451,10 +458,11 @@ def test_compare_widget_interrupt_ends_after_the_calls_stopped(ip, orch, fleet, 
     from vessel_nb.widgets import compare as widget_compare
 
     fleet["ollama"].reply = fleet["claude"].reply = LONG
+    sent = {n: len(fleet[n].requests) for n in ("ollama", "claude")}
 
     def interrupted_wait(event, timeout, on_interrupt):
         """An interrupt landing in the widget's wait once both columns stream."""
-        fleet["ollama"].wait_for(lambda: len(fleet["ollama"].requests) and len(fleet["claude"].requests), timeout=5)
+        fleet["ollama"].wait_for(lambda: all(len(fleet[n].requests) > k for n, k in sent.items()), timeout=5)
         on_interrupt()
         raise KeyboardInterrupt
 

@@ -121,7 +121,7 @@ def _close(
     display(table_bundle(names, texts, results, timings=magics.footer_timings), raw=True, metadata={"vessel_nb": meta})
 
 
-def _settle(orch: Any, compare_id: str, calls: int, timeout: float = 2.0) -> None:
+def _settle(orch: Any, compare_id: str, calls: int, timeout: float = 1.0) -> None:
     """Wait until every call of an interrupted widget run has logged its last attempt.
 
     CompareWidget.run() returns on interrupt as soon as the calls' futures are cancelled,

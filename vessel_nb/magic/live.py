@@ -13,6 +13,7 @@ they agree.
 
 from __future__ import annotations
 
+import html
 import sys
 import time
 from typing import Any, TextIO
@@ -93,7 +94,8 @@ class RichStream:
     def failed(self, partial: str = "", mark: str = "") -> None:
         """The call failed; keep a broken-off partial answer visible if there is one."""
         if partial:
-            self.show({"text/markdown": f"{partial}\n\n**✂ {mark}**", "text/plain": f"{partial}\n\n[{mark}]"})
+            md = f"{render.closed(partial)}\n\n**✂ {html.escape(mark)}**"
+            self.show({"text/markdown": md, "text/plain": f"{partial}\n\n[{mark}]"})
         else:
             self.close()
 

@@ -141,7 +141,7 @@ class AskMagics(Magics):
             return None
         if reply is None:  # stopped, and reraise_interrupt is off
             return None
-        self.history.record(prompt, reply.text, reply.vessel, private=bool(args.private or args.heartbeat))
+        self.history.record(prompt, reply.text, reply.vessel, private=private)
         if args.out:
             ns[args.out] = reply
         if fmt == "code":

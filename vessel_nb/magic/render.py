@@ -90,6 +90,11 @@ def provenance(reply: Reply, **extra: Any) -> dict[str, Any]:
     return meta
 
 
+def closed(md: str) -> str:
+    """Close a code fence left open (a cut-off answer) so what follows is not swallowed by it."""
+    return md + "\n```" if md.count("```") % 2 else md
+
+
 def _thinking_block(thinking: str) -> str:
     if not thinking.strip():
         return ""
@@ -109,7 +114,7 @@ def answer_bundle(reply: Reply, fmt: str, *, show_footer: bool = True, timings: 
     body = reply.text
     if fmt == "text":
         return {"text/plain": f"{body}\n\n— {line}" if show_footer else body}
-    md = _thinking_block(reply.thinking) + body
+    md = _thinking_block(reply.thinking) + closed(body)
     if show_footer:
         md += f"\n\n<sub>{html.escape(line)}</sub>"
     return {"text/markdown": md, "text/plain": f"{body}\n\n— {plain_line}" if show_footer else body}
@@ -119,7 +124,7 @@ def live_bundle(text: str, thinking: str, status: str, fmt: str) -> dict[str, st
     """What the streaming display shows while the answer arrives."""
     if fmt == "text":
         return {"text/plain": f"{text}{CURSOR}\n\n[{status}]"}
-    md = text + CURSOR if text else ""
+    md = closed(text + CURSOR) if text else ""
     if thinking and not text:
         md = f"> *thinking…* {len(thinking)} characters so far"
     md += f"\n\n<sub>{html.escape(status)}</sub>"
@@ -132,7 +137,7 @@ def stopped_bundle(text: str, vessel: str, fmt: str) -> dict[str, str]:
     mark = f"stopped — you interrupted the answer{where} after {len(text)} characters; the call was cancelled"
     if fmt == "text":
         return {"text/plain": f"{text}\n\n[{mark}]"}
-    return {"text/markdown": f"{text}\n\n**⏹ {html.escape(mark)}**", "text/plain": f"{text}\n\n[{mark}]"}
+    return {"text/markdown": f"{closed(text)}\n\n**⏹ {html.escape(mark)}**", "text/plain": f"{text}\n\n[{mark}]"}
 
 
 def code_from(text: str) -> str:
@@ -156,10 +161,10 @@ def _todo(exc: BaseException, active: str | None) -> list[str]:
         todo.append("start the vessel that is not answering, or ask another one")
     if any(isinstance(e, E.RateLimited) for e in errs):
         todo.append("wait a little, or ask another vessel")
-    if "chosen explicitly" in str(exc):
-        todo.append(
-            "`%ask use auto` lets vessel_nb route again" if active else "drop --vessel to let vessel_nb fall back"
-        )
+    if active:
+        todo.append(f"every cell goes to {active} (`%ask use {active}`); `%ask use auto` lets vessel_nb route again")
+    elif "chosen explicitly" in str(exc):
+        todo.append("drop --vessel to let vessel_nb fall back")
     if isinstance(exc, E.StreamInterrupted):
         todo.append(
             "the partial answer is shown above; run the cell again, or make the orchestrator with "
