@@ -657,6 +657,8 @@ def test_set_fault_rejects_nonsense(serve):
         srv.set_fault("status")
     with pytest.raises(ValueError, match="times"):
         srv.set_fault("down", times=2)
+    with pytest.raises(ValueError, match="after="):
+        srv.set_fault("truncated", after=-1)
 
 
 # -- instrumentation -------------------------------------------------------------------

@@ -10,13 +10,27 @@ benchmarks::
         orch = fleet.orchestrator()
         orch.ask("Why is the sky blue?")
 
+Faults (``srv.set_fault(kind, times=N, **params)``; ``times`` = next N chat requests,
+default until ``srv.clear_fault()``; all but "down" apply to the chat endpoint only):
+
+- ``down``: connection refused on every endpoint; the port is kept for clear_fault()/restart()
+- ``hang_headers``: accept the request, never answer (until cleared or stopped)
+- ``hang_mid_stream`` (``after=1``): stop after N pieces until cleared, then go on
+- ``slow_first_token`` (``delay=2.0``): headers at once, first piece after ``delay`` s
+- ``status`` (``code=``, ``retry_after=``): the provider's real error body and headers
+- ``error_mid_stream`` (``after=1``): the provider's mid-stream error form, then the end
+- ``malformed`` (``after=1``): one event of invalid JSON, then the stream goes on
+- ``truncated`` (``after`` = all pieces): the body ends cleanly without the terminator
+
+A "piece" is one word-like token of the reply (hidden reasoning pieces count too).
 Importing this package imports tornado; ``import vessel_nb`` never does.
 """
 
 from __future__ import annotations
 
+from .faults import FAULT_KINDS, Fault
 from .fleet import PracticeFleet
 from .handler import RecordedRequest
-from .server import FAULT_KINDS, PROVIDERS, Fault, PracticeServer
+from .server import PROVIDERS, PracticeServer
 
 __all__ = ["FAULT_KINDS", "PROVIDERS", "Fault", "PracticeFleet", "PracticeServer", "RecordedRequest"]

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
+from .faults import MID_STREAM
 from .replies import Call, Plan
 
 if TYPE_CHECKING:
-    from .server import Fault, PracticeServer
+    from .faults import Fault
+    from .server import PracticeServer
 
 STOP = object()
 """returned by :meth:`ChatHandler.begin` when the request was already answered (or hung up)"""
-
-_MID_STREAM = ("hang_mid_stream", "error_mid_stream", "malformed", "truncated")
 
 
 def compact(obj: Any) -> str:
@@ -275,7 +275,7 @@ class ChatHandler(PracticeHandler):
         pieces = [("thinking", p) for p in plan.thinking] + [("text", p) for p in plan.text]
         kind = fault.kind if fault is not None else None
         after: int | None = None
-        if kind in _MID_STREAM:
+        if kind in MID_STREAM:
             default = len(pieces) if kind == "truncated" else 1
             raw_after = fault.params.get("after", default) if fault else default
             after = min(max(int(raw_after), 0), len(pieces))

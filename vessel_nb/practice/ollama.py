@@ -4,12 +4,12 @@ Bytes follow Ollama's Go server: gin ``c.JSON`` bodies are compact with no trail
 (``application/json; charset=utf-8``); the chat stream is NDJSON (``application/x-ndjson``),
 one object per line in struct key order, the last one ``done: true`` with the usage counts
 and nanosecond timings; a mid-stream error is a bare ``{"error": ...}`` line. The
-OpenAI-compatible ``/v1`` routes live in :mod:`.ollama_v1`.
+read-only routes (tags, show, ps, version) live in :mod:`.ollama_info`, the
+OpenAI-compatible ``/v1`` routes in :mod:`.ollama_v1`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,90 +154,6 @@ class OllamaHandler(PracticeHandler):
         return self.server.models.get(canonical(name)) if isinstance(name, str) and name else None
 
 
-class Root(OllamaHandler):
-    """``GET|HEAD /``: the cheapest liveness probe."""
-
-    def get(self) -> None:  # noqa: D102
-        self.send(200, "Ollama is running", "text/plain; charset=utf-8")
-
-    head = get
-
-
-class Version(OllamaHandler):
-    """``GET|HEAD /api/version``."""
-
-    def get(self) -> None:  # noqa: D102
-        self.json(200, {"version": VERSION})
-
-    head = get
-
-
-def _model_entry(name: str) -> dict:
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    details = {
-        "parent_model": "",
-        "format": "gguf",
-        "family": "practice",
-        "families": ["practice"],
-        "parameter_size": "practice",
-        "quantization_level": "practice",
-    }
-    return {"name": name, "model": name, "size": 1000 + len(name), "digest": digest, "details": details}
-
-
-class Tags(OllamaHandler):
-    """``GET /api/tags``: the "pulled" models."""
-
-    def get(self) -> None:  # noqa: D102
-        models = [{**_model_entry(n), "modified_at": "2025-10-26T17:21:21.196249Z"} for n in self.server.models]
-        for m in models:  # tags order: name, model, modified_at, size, digest, details
-            m.update({k: m.pop(k) for k in ("size", "digest", "details")})
-        self.json(200, {"models": models})
-
-    head = get
-
-
-class Ps(OllamaHandler):
-    """``GET /api/ps``: models chatted with in the last five minutes count as loaded."""
-
-    def get(self) -> None:  # noqa: D102
-        loaded = self.server.state.get("loaded", {})
-        now = time.time()
-        models = []
-        for name, until in loaded.items():
-            if until > now:
-                entry = _model_entry(name)
-                entry["expires_at"] = rfc3339_now(until - now)
-                entry["size_vram"] = entry["size"]
-                models.append(entry)
-        self.json(200, {"models": models})
-
-
-class Show(OllamaHandler):
-    """``POST /api/show``: details and capabilities of one model."""
-
-    def post(self) -> None:  # noqa: D102
-        body = self.json_body if isinstance(self.json_body, dict) else {}
-        name = body.get("model") or body.get("name") or ""
-        caps = self.find_model(name)
-        if caps is None:
-            self.json(404, {"error": f"model '{name}' not found"})
-            return
-        self.json(
-            200,
-            {
-                "license": "",
-                "modelfile": "# practice model (not a real model)\nFROM practice\n",
-                "parameters": "",
-                "template": "{{ .Prompt }}",
-                "details": _model_entry(canonical(name))["details"],
-                "model_info": {"general.architecture": "practice", "general.basename": "practice"},
-                "capabilities": caps,
-                "modified_at": "2025-10-26T17:21:21.196249Z",
-            },
-        )
-
-
 def check_chat(handler: OllamaHandler, body: Any) -> tuple[int, str] | None:
     """Validate a chat body like ChatHandler does: (status text, message) or None if fine."""
     if not handler.request.body:
@@ -325,6 +241,7 @@ class NotFound(PracticeHandler):
 def application(server: Any) -> Application:
     """The tornado app for a practice Ollama (native + OpenAI-compatible routes)."""
     from . import ollama_v1
+    from .ollama_info import Ps, Root, Show, Tags, Version
 
     routes = [
         (r"/", Root),

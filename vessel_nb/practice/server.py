@@ -20,50 +20,16 @@ import importlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .faults import Fault, make_fault
 from .handler import RecordedRequest
 from .replies import ReplySource
 
 PROVIDERS = ("ollama", "anthropic", "openai", "gemini")
 """provider names a practice server can speak"""
 
-FAULT_KINDS = (
-    "down",
-    "hang_headers",
-    "hang_mid_stream",
-    "slow_first_token",
-    "status",
-    "error_mid_stream",
-    "malformed",
-    "truncated",
-)
-"""what ``set_fault`` accepts"""
-
-_PARAMS = {
-    "down": set(),
-    "hang_headers": set(),
-    "hang_mid_stream": {"after"},
-    "slow_first_token": {"delay"},
-    "status": {"code", "retry_after"},
-    "error_mid_stream": {"after"},
-    "malformed": {"after"},
-    "truncated": {"after"},
-}
 _T = TypeVar("_T")
-
-
-@dataclass
-class Fault:
-    """An injected failure and how many more chat requests it applies to."""
-
-    kind: str
-    """one of FAULT_KINDS"""
-    params: dict[str, Any] = field(default_factory=dict)
-    """after / delay / code / retry_after"""
-    remaining: int | None = None
-    """chat requests left to apply to (None = until cleared)"""
 
 
 class _Gen:
@@ -246,21 +212,11 @@ class PracticeServer:
     def set_fault(self, kind: str, *, times: int | None = None, **params: Any) -> None:
         """Make the server fail: see FAULT_KINDS. ``times=N`` limits it to the next N chat
         requests; otherwise it lasts until clear_fault(). "down" affects every endpoint."""
-        if kind not in _PARAMS:
-            raise ValueError(f"unknown fault {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
-        unknown = set(params) - _PARAMS[kind]
-        if unknown:
-            raise ValueError(f"fault {kind!r} takes no {', '.join(sorted(unknown))} (takes: {sorted(_PARAMS[kind])})")
-        if kind == "status":
-            code = params.get("code")
-            if not isinstance(code, int) or not 400 <= code <= 599:
-                raise ValueError("fault 'status' needs code=<HTTP status 400-599>, e.g. code=429")
-        if times is not None and (kind == "down" or times < 1):
-            raise ValueError("times= must be >= 1, and 'down' lasts until clear_fault()")
+        fault = make_fault(kind, times, params)
         was_down = self._fault is not None and self._fault.kind == "down"
         self._release_hung()
         with self._lock:
-            self._fault = Fault(kind, dict(params), times)
+            self._fault = fault
         if kind == "down" and not was_down:
             self._call(self._go_down)
         elif kind != "down" and was_down:
