@@ -40,7 +40,6 @@ def run(magics: Any, orch: Any, names: list[str], messages: Any, opts: dict[str,
             try:
                 return widget.run(messages, **opts)
             except KeyboardInterrupt as exc:
-                _settle(orch, widget.run_id, len(names))
                 return _stopped(magics, exc, widget.results)
     return _plain(magics, out, orch, names, messages, opts)
 
@@ -119,23 +118,6 @@ def _close(
         "vessels": {n: render.provenance(r) if hasattr(r, "vessel") else {"error": str(r)} for n, r in results.items()},
     }
     display(table_bundle(names, texts, results, timings=magics.footer_timings), raw=True, metadata={"vessel_nb": meta})
-
-
-def _settle(orch: Any, compare_id: str, calls: int, timeout: float = 1.0) -> None:
-    """Wait until every call of an interrupted widget run has logged its last attempt.
-
-    CompareWidget.run() returns on interrupt as soon as the calls' futures are cancelled,
-    which is before their tasks have closed the connections; each call names one vessel,
-    so it ends with exactly one log row. Bounded: this only delays the end of the cell.
-    """
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if sum(1 for r in orch.log.rows if r["compare_id"] == compare_id) >= calls:
-                return
-            time.sleep(0.01)
-    except KeyboardInterrupt:  # a second interrupt: stop waiting
-        pass
 
 
 def _stopped(magics: Any, exc: BaseException, results: dict[str, Any]) -> dict[str, Any]:
