@@ -9,14 +9,21 @@ each panel go to test-artifacts/.
 
 from __future__ import annotations
 
+import base64
+
 import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from vessel_nb.practice.fleet import MODELS, practice_key
 
+from .conftest import PACE
+
 pytestmark = pytest.mark.browser
 
+PNG_1PX = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 WAIT = 60_000  # ms: generous, a loaded CI machine is slow to start a kernel
 
 # Samples the text length of every element matching a selector every 25 ms, in the page.
@@ -268,6 +275,85 @@ def test_compare_from_the_widget_finishes_every_column_with_timings(page, artifa
         cells = summary.nth(i).locator("td").all_inner_texts()
         assert cells[1].endswith(" s") and cells[2].endswith(" s"), cells
     cmp.screenshot(path=str(artifacts / "compare-widget.png"))
+
+
+def test_image_attach_and_thinking_toggle(page, artifacts, tmp_path):
+    view = chat_views(page).first
+    view.scroll_into_view_if_needed()
+    png = tmp_path / "dot.png"
+    png.write_bytes(PNG_1PX)
+    view.locator("input.vnb-file").set_input_files(str(png))
+    assert "dot.png" in view.locator(".vnb-files").inner_text()
+    view.locator("input.vnb-thinking").check()
+    cid = send_from_panel(page, "What is in this picture?")
+    entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
+    entry.and_(page.locator('[data-status="done"]')).wait_for(timeout=WAIT)
+    assert "dot.png" in entry.locator(".vnb-q").inner_text()
+    assert "I received 1 image" in entry.locator(".vnb-text").inner_text()
+    thinking = entry.locator(".vnb-thinking-box")
+    thinking.locator("summary").click()  # folded once the answer is done
+    assert "Practice reasoning" in thinking.inner_text()
+    assert view.locator(".vnb-files").inner_text() == ""  # sent, so no longer attached
+    view.locator("input.vnb-thinking").uncheck()
+    view.screenshot(path=str(artifacts / "chat-image-thinking.png"))
+
+
+def test_private_call_to_a_cloud_vessel_is_refused_in_the_panel(page, slow_fleet, artifacts):
+    view = chat_views(page).first
+    view.scroll_into_view_if_needed()
+    requests = len(slow_fleet["anthropic"].requests)
+    view.locator("select.vnb-vessel").select_option("claude")
+    view.locator("input.vnb-private").check()
+    try:
+        # the second view of the same panel follows the selector and the toggle
+        other = chat_views(page).nth(1)
+        page.wait_for_function("(el) => el.value === 'claude'", arg=other.locator("select.vnb-vessel").element_handle())
+        assert other.locator("input.vnb-private").is_checked()
+        cid = send_from_panel(page, "My secret plan")
+        entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
+        entry.and_(page.locator('[data-status="error"]')).wait_for(timeout=WAIT)
+        error = entry.locator(".vnb-error").inner_text()
+        assert "not a local vessel" in error and "Nothing was sent" in error
+        assert "private" in entry.locator(".vnb-q").inner_text()
+        assert len(slow_fleet["anthropic"].requests) == requests
+        entry.screenshot(path=str(artifacts / "chat-error-entry.png"))
+    finally:
+        view.locator("select.vnb-vessel").select_option("auto")
+        view.locator("input.vnb-private").uncheck()
+
+
+def test_reload_mid_stream_shows_the_whole_answer(page, slow_fleet):
+    ollama = slow_fleet["ollama"]
+    ollama.pace = 0.2  # long enough to reload the page in the middle
+    try:
+        before = chat_views(page).first.locator(".vnb-entry").count()
+        cid = send_from_panel(page, "Keep talking while the page reloads.")
+        page.wait_for_function(
+            "(id) => (document.querySelector(`.vnb-entry[data-id='${id}'] .vnb-text`) || {}).textContent?.length > 20",
+            arg=cid,
+        )
+        page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+        page.locator('.lm-Menu-item[data-command="docmanager:save"]').click()
+        page.locator(".jp-mod-dirty").first.wait_for(state="detached")
+        page.reload()
+        view = chat_views(page).first
+        entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
+        entry.wait_for(timeout=WAIT)
+        # still streaming after the reload: the view asked for a snapshot and goes on from there
+        assert entry.get_attribute("data-status") == "streaming", "the reload took longer than the answer"
+        page.wait_for_function(
+            "(id) => (document.querySelector(`.vnb-entry[data-id='${id}'] .vnb-text`) || {}).textContent?.length > 20",
+            arg=cid,
+        )
+        entry.and_(page.locator('[data-status="done"]')).wait_for(timeout=WAIT)
+    finally:
+        ollama.pace = PACE
+    text = entry.locator(".vnb-text").inner_text()
+    assert text.startswith("This is the practice ollama vessel") and text.rstrip().endswith("real answer.")
+    assert "Keep talking while the page reloads." in text
+    assert view.locator(".vnb-entry").count() == before + 1  # every earlier answer is back too
+    assert chat_views(page).nth(1).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text').inner_text() == text
+    page.locator('.vnb-cmp[data-state="done"]').wait_for()
 
 
 def test_dark_theme_reads(page, artifacts):

@@ -78,6 +78,22 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// A small picture icon drawn inline (an emoji may have no font on the machine).
+function imageIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "vnb-icon");
+  svg.setAttribute("aria-hidden", "true");
+  const frame = document.createElementNS(ns, "rect");
+  for (const [k, v] of Object.entries({ x: 1.5, y: 2.5, width: 13, height: 11, rx: 2, fill: "none", stroke: "currentColor" })) frame.setAttribute(k, v);
+  const hills = document.createElementNS(ns, "path");
+  hills.setAttribute("d", "M3.5 11.5l3-4 2.5 3 1.5-1.5 2 2.5z");
+  hills.setAttribute("fill", "currentColor");
+  svg.append(frame, hills);
+  return svg;
+}
+
 function secs(v) {
   if (v == null) return "–";
   return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
@@ -219,7 +235,7 @@ function render({ model, el }) {
         h("span", { class: "vnb-event-detail", text: ev.detail })));
     const q = h("div", { class: "vnb-q" },
       h("span", { class: "vnb-q-text", text: entry.prompt }),
-      (entry.images || []).map((n) => h("span", { class: "vnb-chip vnb-img", text: `🖼 ${n}` })),
+      (entry.images || []).map((n) => h("span", { class: "vnb-chip vnb-img", title: "attached image" }, imageIcon(), n)),
       entry.asked && entry.asked.private ? h("span", { class: "vnb-chip vnb-local", text: "private" }) : null,
       entry.asked && entry.asked.vessel && entry.asked.vessel !== "auto" ? h("span", { class: "vnb-chip", text: `→ ${entry.asked.vessel}` }) : null);
     const a = h("div", { class: "vnb-a" }, events, thinkingEl, textEl,
@@ -299,7 +315,7 @@ function render({ model, el }) {
 
   function renderFiles() {
     files.replaceChildren(...attached.map((f, i) =>
-      h("span", { class: "vnb-chip vnb-img" }, `🖼 ${f.name}`,
+      h("span", { class: "vnb-chip vnb-img" }, imageIcon(), f.name,
         h("button", { class: "vnb-x", type: "button", title: "remove", "aria-label": `remove ${f.name}`,
           onclick: () => { attached.splice(i, 1); renderFiles(); } }, "×"))));
   }
@@ -367,7 +383,13 @@ function render({ model, el }) {
   };
   const onVisibility = () => { if (document.visibilityState === "visible") healthTick(); };
   document.addEventListener("visibilitychange", onVisibility);
-  const healthTimer = setInterval(healthTick, Math.max(1, model.get("health_interval") || 3) * 1000);
+  let healthTimer = null;
+  const startHealthTimer = () => {
+    clearInterval(healthTimer);
+    healthTimer = setInterval(healthTick, Math.max(1, model.get("health_interval") || 3) * 1000);
+  };
+  startHealthTimer();
+  model.on("change:health_interval", startHealthTimer);
   const clock = setInterval(tickTimers, 200);
   healthTick();
 
