@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from IPython import get_ipython
+
 from .. import errors as E
 from ..types import Attempt, Reply
 
@@ -203,6 +205,9 @@ def short_traceback(exc: BaseException, lines: Sequence[str]) -> BaseException:
         exc.__dict__.pop("_render_traceback_", None)
         head, *rest = lines
         name, _, text = head.partition(": ")
+        shell = get_ipython()
+        if shell is not None and str(getattr(shell, "colors", "")).lower() == "nocolor":
+            return list(lines)
         return [f"\x1b[1;31m{name}\x1b[0m: {text}", *rest]
 
     exc._render_traceback_ = render  # type: ignore[attr-defined]
