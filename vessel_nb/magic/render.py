@@ -104,7 +104,8 @@ def _thinking_block(thinking: str) -> str:
 
 
 def answer_bundle(reply: Reply, fmt: str, *, show_footer: bool = True, timings: bool = True) -> dict[str, str]:
-    """The final output of a cell. text/plain never carries timings, so it stays comparable."""
+    """The final output of a cell. Beside Markdown, text/plain carries no timings, so it
+    compares as is; ``--format text`` has only text/plain, with the full footer."""
     line = footer(reply, timings=timings)
     plain_line = footer(reply, timings=False)
     if fmt == "code":
