@@ -392,8 +392,7 @@ def test_health_ticks_probe_local_vessels_only_and_never_call_the_cloud(fake):
     assert cloud_requests == []
     assert {h["name"]: h["state"] for h in panel.health}["claude"] == "untested"
     fake.fail = "refused"
-    panel._last_tick = 0
-    panel._handle_custom_msg({"t": "tick"}, [])
+    panel.refresh()  # what the next tick does
     poll(lambda: {h["name"]: h["state"] for h in panel.health}["ollama"] == "down", what="the light to turn red")
     assert "refused" in panel.health[0]["detail"] or "ollama serve" in panel.health[0]["detail"]
     assert cloud_requests == []

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
@@ -76,3 +78,21 @@ class Job:
             self._on_end(reply, error)
         except Exception:  # a bug in a panel must not vanish into an unretrieved task
             logging.getLogger(__name__).exception("vessel_nb panel: finishing a call failed")
+
+
+def wait_event(event: threading.Event, timeout: float | None, on_interrupt: Callable[[], None]) -> bool:
+    """Wait in short slices so a kernel interrupt lands; on interrupt call ``on_interrupt`` and re-raise."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while not event.wait(0.1):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+    except KeyboardInterrupt:
+        on_interrupt()
+        raise
+    return True
+
+
+def is_cancel(exc: BaseException | None) -> bool:
+    """The call was stopped by the person (Stop, interrupt, close)."""
+    return isinstance(exc, asyncio.CancelledError)

@@ -1,5 +1,4 @@
-"""What the two panels share: streaming text to the browser in few, small messages, and
-turning replies, errors and health records into plain dicts for widget state.
+"""Streaming text to the browser in few, small messages (shared by both panels).
 
 Traffic stays proportional to the text. While an answer streams, only the new text goes
 out, as custom messages (``{"t": "delta", "id", "seq", "text"}``) coalesced every
@@ -16,13 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
-
-from .. import errors as E
-from ..types import Health, Reply
 
 WIRE_LOCK = threading.RLock()
 """Held while a widget message is built and sent, so state and wire order agree."""
@@ -129,101 +123,3 @@ class LiveText:
         if self._first is not None:
             snap["first"] = round(self._first, 3)
         return snap
-
-
-def wait_event(event: threading.Event, timeout: float | None, on_interrupt: Callable[[], None]) -> bool:
-    """Wait in short slices so a kernel interrupt lands; on interrupt call ``on_interrupt`` and re-raise."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while not event.wait(0.1):
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-    except KeyboardInterrupt:
-        on_interrupt()
-        raise
-    return True
-
-
-def is_cancel(exc: BaseException | None) -> bool:
-    """The call was stopped by the person (Stop, interrupt, close)."""
-    return isinstance(exc, asyncio.CancelledError)
-
-
-def error_text(exc: BaseException) -> str:
-    """What went wrong, for a person: vessel_nb's own message, else the exception's type and text."""
-    if isinstance(exc, E.VesselNBError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}: {exc}"
-
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(float(value), digits)
-
-
-def reply_fields(reply: Reply) -> dict[str, Any]:
-    """The numbers and names a badge shows, from a finished reply."""
-    answering = reply.attempts[-1] if reply.attempts else None
-    return {
-        "vessel": reply.vessel,
-        "model": reply.model,
-        "reason": reply.reason,
-        "local": reply.local,
-        "ttft_s": _round(reply.ttft_s),
-        "latency_s": _round(reply.latency_s),
-        "stream_s": _round(answering.latency_s if answering else None),
-        "tokens_in": reply.usage.tokens_in,
-        "tokens_out": reply.usage.tokens_out,
-        "tokens_per_s": _round(reply.tokens_per_s, 1),
-        "stop_reason": reply.stop_reason or "",
-        "call_id": reply.call_id,
-        "trail": attempts_trail(reply.attempts),
-    }
-
-
-def attempts_trail(attempts: list[Any]) -> list[dict[str, str]]:
-    """The attempts that did not answer, as {vessel, outcome, error} (the fallback trail)."""
-    return [
-        {"vessel": a.vessel, "outcome": a.outcome, "error": short(a.error, 160)} for a in attempts if a.outcome != "ok"
-    ]
-
-
-def short(text: str | None, limit: int = 200) -> str:
-    """One line, at most ``limit`` characters."""
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def vessel_rows(orch: Any) -> list[dict[str, Any]]:
-    """Each vessel's public description for the views: never a key, never a URL's userinfo."""
-    rows = []
-    for d in orch.describe():
-        parts = urlsplit(str(d.get("base_url") or ""))
-        where = parts.hostname or ""
-        if parts.port:
-            where += f":{parts.port}"
-        rows.append(
-            {
-                "name": str(d.get("name", "")),
-                "provider": str(d.get("provider", "")),
-                "model": str(d.get("model", "")),
-                "local": bool(d.get("local")),
-                "where": where,
-            }
-        )
-    return rows
-
-
-def health_rows(snapshot: dict[str, Health]) -> list[dict[str, Any]]:
-    """Health records as plain dicts, in the orchestrator's priority order."""
-    return [
-        {
-            "name": name,
-            "state": h.state,
-            "ok": h.ok,
-            "latency_ms": None if h.latency_s is None else round(h.latency_s * 1000, 1),
-            "detail": short(h.detail, 240),
-            "cooling_for_s": h.cooling_for_s,
-            "checked_at": h.checked_at,
-        }
-        for name, h in snapshot.items()
-    ]

@@ -1,7 +1,7 @@
 """ChatPanel: a chat box in the notebook with live vessel health, a badge under every
 answer, a Stop button and a compact view of the call log.
 
-Every call runs on vessel_nb's background loop (``orch.submit``), so clicking Send never
+Every call runs on vessel_nb's background loop (see :mod:`._job`), so clicking Send never
 blocks the kernel, and ``panel.send(prompt)`` from a cell returns at once while the answer
 streams into every displayed view. Widget state holds finished answers, the calls in
 flight (without their text), health and the latest log rows — never a key: widget state
@@ -24,24 +24,13 @@ import ipywidgets
 import traitlets as t
 
 from .. import errors as E
-from .. import loop as bg
 from ..types import Chunk, Reply
-from ._job import Job
-from ._live import (
-    WIRE_LOCK,
-    LiveText,
-    attempts_trail,
-    error_text,
-    health_rows,
-    is_cancel,
-    reply_fields,
-    short,
-    vessel_rows,
-    wait_event,
-)
+from ._job import Job, is_cancel, wait_event
+from ._live import WIRE_LOCK, LiveText
+from ._rows import attempts_trail, error_text, reply_fields, short, vessel_rows
+from ._status import PanelStatus
 
 _STATIC = Path(__file__).parent / "static"
-_LOG_ROWS = 8
 
 
 class ChatCall:
@@ -142,9 +131,7 @@ class ChatPanel(anywidget.AnyWidget):
         self.memory = memory
         self._calls: dict[str, ChatCall] = {}
         self._counter = itertools.count(1)
-        self._probe: Any = None
-        self._last_tick = 0.0
-        self._log_len = -1
+        self._status = PanelStatus(self, self._orch)
         self._last_reply: Reply | None = None
         super().__init__(
             _uid=uuid.uuid4().hex,
@@ -154,7 +141,7 @@ class ChatPanel(anywidget.AnyWidget):
             **kwargs,
         )
         self.on_msg(self._on_view_msg)
-        self.refresh(probe=False)
+        self._status.refresh(probe=False)
 
     # --- public -----------------------------------------------------------------------------
     @property
@@ -203,11 +190,7 @@ class ChatPanel(anywidget.AnyWidget):
 
     def refresh(self, probe: bool = True) -> None:
         """Update the health lights and the log now; ``probe`` also asks local vessels (free)."""
-        self._set_vessels()
-        self._set_health()
-        self._set_log()
-        if probe:
-            self._probe_local()
+        self._status.refresh(probe)
 
     def close(self) -> None:
         """Stop answers in flight and close the widget."""
@@ -337,8 +320,8 @@ class ChatPanel(anywidget.AnyWidget):
             call.reply, call.error = reply, exc
             if reply is not None:
                 self._last_reply = reply
-        self._set_health()
-        self._set_log()
+        self._status.set_health()  # what this call taught, no network
+        self._status.set_log()
         call._done.set()
 
     def _publish_pending(self, busy: bool | None = None) -> None:
@@ -347,42 +330,6 @@ class ChatPanel(anywidget.AnyWidget):
             self.pending = [copy.deepcopy(c._header) for c in self._calls.values()]
             if busy is not None:
                 self.busy = busy
-
-    # --- health and log ---------------------------------------------------------------
-    def _set_vessels(self) -> None:
-        rows = vessel_rows(self._orch)
-        with WIRE_LOCK:
-            if rows != self.vessels:
-                self.vessels = rows
-
-    def _set_health(self) -> None:
-        rows = health_rows(self._orch.health_snapshot())
-        with WIRE_LOCK:
-            if rows != self.health:
-                self.health = rows
-
-    def _set_log(self) -> None:
-        log = self._orch.log
-        with WIRE_LOCK:
-            if len(log) == self._log_len:
-                return
-            self._log_len = len(log)
-            self.log = [_log_row(r) for r in log.rows[-_LOG_ROWS:]]
-
-    def _probe_local(self) -> None:
-        names = [n for n in self._orch.priority if self._orch.vessels[n].local]
-        if not names or (self._probe is not None and not self._probe.done()):
-            return
-        self._probe = bg.submit(self._orch.acheck_health(names, timeout=2.0))
-        self._probe.add_done_callback(lambda _f: self._set_health())
-
-    def _tick(self) -> None:
-        # A visible view asks every health_interval seconds; two views must not double the probes.
-        now = time.monotonic()
-        if now - self._last_tick < self.health_interval * 0.6:
-            return
-        self._last_tick = now
-        self.refresh(probe=True)
 
     # --- messages from the views --------------------------------------------------------
     def _post(self, msg: dict[str, Any]) -> None:
@@ -404,25 +351,8 @@ class ChatPanel(anywidget.AnyWidget):
         elif kind == "clear":
             self.clear()
         elif kind == "tick":
-            self._tick()
+            self._status.tick(self.health_interval)
         elif kind == "sync":
             with WIRE_LOCK:
                 texts = {cid: c._live.snapshot() for cid, c in self._calls.items() if c._live is not None}
                 self._post({"t": "snapshot", "texts": texts})
-
-
-def _log_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "call_id": row.get("call_id") or "",
-        "attempt": row.get("attempt"),
-        "time": (row.get("started_at") or "")[11:19],
-        "vessel": row.get("vessel") or "",
-        "model": row.get("model") or "",
-        "outcome": row.get("outcome") or "",
-        "error": short(row.get("error"), 160),
-        "fallback_from": row.get("fallback_from") or "",
-        "ttft_s": None if row.get("ttft_s") is None else round(row["ttft_s"], 3),
-        "latency_s": None if row.get("latency_s") is None else round(row["latency_s"], 3),
-        "compare_id": row.get("compare_id") or "",
-        "private": bool(row.get("private")),
-    }

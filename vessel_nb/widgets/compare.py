@@ -23,8 +23,9 @@ import traitlets as t
 
 from .. import errors as E
 from ..types import Chunk, Reply
-from ._job import Job
-from ._live import WIRE_LOCK, LiveText, error_text, is_cancel, reply_fields, vessel_rows, wait_event
+from ._job import Job, is_cancel, wait_event
+from ._live import WIRE_LOCK, LiveText
+from ._rows import error_text, reply_fields, vessel_rows
 
 if TYPE_CHECKING:
     import pandas as pd
