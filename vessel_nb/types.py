@@ -137,7 +137,8 @@ class Reply:
     thinking: str = ""
     """reasoning text, when streamed"""
     reason: str = ""
-    """why that vessel: explicit, priority, private, heartbeat, vision, thinking, fallback"""
+    """why that vessel was a candidate: explicit, priority, private, heartbeat, vision, thinking
+    (combined with '+'); see ``fell_back`` for whether earlier vessels failed first"""
     ttft_s: float | None = None
     """time to first token of the answering attempt"""
     latency_s: float | None = None
@@ -158,6 +159,11 @@ class Reply:
             return None
         span = answering.latency_s - self.ttft_s
         return out / span if span > 0 else None
+
+    @property
+    def fell_back(self) -> bool:
+        """Earlier vessels were skipped or failed before this one answered."""
+        return any(a.outcome != "ok" for a in self.attempts)
 
     @property
     def fallback_chain(self) -> list[str]:
