@@ -152,9 +152,10 @@ def lab(tmp_path_factory, artifacts):
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium via Playwright."""
+    """Headless Debian Chromium via Playwright (module scope: Playwright's sync API keeps an
+    event loop running in this thread while it is open, which other tests' asyncio.run refuses)."""
     if os.environ.get("VESSEL_NB_SKIP_BROWSER") == "1":
         pytest.skip("VESSEL_NB_SKIP_BROWSER=1")
     exe = chromium_path()

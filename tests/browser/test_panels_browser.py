@@ -71,6 +71,7 @@ vnb.use(orch)"""
             'results = cmp.run("Which of you answers first?")  # blocks; the view above streams meanwhile\n'
             "{name: type(r).__name__ for name, r in results.items()}"
         ),
+        nbformat.v4.new_code_cell('call = panel.send("Sent from a cell")  # returns at once; the views stream it'),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -103,6 +104,7 @@ def page(browser, lab, slow_fleet, request):
     pg.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=WAIT)
     # record the comparison's columns from before they exist: cell 5 streams during Run All
     pg.evaluate("window.__vnbSample('cmp-cell', '.vnb-cmp .vnb-col .vnb-text')")
+    pg.evaluate("window.__vnbSample('chat-cell', '.vnb-chat .vnb-entry:first-child .vnb-text')")
     run_all(pg)
     yield pg
     context.close()
@@ -171,6 +173,19 @@ def test_run_all_renders_both_panels_and_the_cell_comparison_streams(page, artif
     assert page.locator(".vnb-cmp .vnb-col.vnb-fastest").count() == 1
     page.locator(".vnb-cmp").scroll_into_view_if_needed()
     page.locator(".vnb-cmp").screenshot(path=str(artifacts / "compare-cell-run.png"))
+
+
+def test_panel_send_from_a_cell_streams_into_both_views(page):
+    entries = page.locator(".vnb-chat .vnb-entry").filter(has_text="Sent from a cell")
+    entries.nth(1).wait_for(timeout=WAIT)
+    for i in (0, 1):
+        entries.nth(i).and_(page.locator('[data-status="done"]')).wait_for(timeout=WAIT)
+    samples = page.evaluate("window.__vnbStop('chat-cell')")
+    for view in (0, 1):
+        distinct, span = grew(samples, view)
+        assert distinct >= 5 and span >= 0.5, f"view {view}: {distinct} sizes over {span:.2f}s — not streaming"
+    assert "practice ollama vessel" in entries.first.locator(".vnb-text").inner_text()
+    assert "first token" in entries.first.locator(".vnb-badge").inner_text()
 
 
 def test_chat_send_streams_into_both_views_with_a_badge(page, artifacts):
