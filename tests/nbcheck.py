@@ -109,9 +109,10 @@ SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "nbval-sanitize.c
 
 
 def sanitize(text: str) -> str:
-    """Apply nbval's sanitizers (notebooks/nbval-sanitize.cfg) to ``text``."""
-    pairs = re.findall(r"^regex: (.*)$\n^replace: (.*)$", SANITIZE.read_text("utf-8"), flags=re.MULTILINE)
-    for regex, replace in pairs:  # the same reading as nbval.plugin.get_sanitize_patterns
+    """Apply nbval's sanitizers (notebooks/nbval-sanitize.cfg) to ``text``, as nbval does."""
+    from nbval.plugin import get_sanitize_patterns  # only --fix needs nbval
+
+    for regex, replace in get_sanitize_patterns(SANITIZE.read_text("utf-8")):
         text = re.sub(regex, replace, text)
     return text
 
