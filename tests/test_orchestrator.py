@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 
 import pytest
@@ -305,7 +306,10 @@ def test_submit_cancel(practice):
         assert got.wait(5)
         handle.cancel()
         practice["ollama"].wait_for(lambda: handle.done(), timeout=5)
+        # done means stopped: the attempt is already logged and the connection closed
         assert orch.log.rows[-1]["outcome"] == "cancelled"
+        with pytest.raises(concurrent.futures.CancelledError):
+            handle.result(1)
     finally:
         practice["ollama"].pace = 0.0
         orch.close()
@@ -407,3 +411,18 @@ def test_a_loading_model_is_waited_for_but_a_dead_server_is_found_quickly(practi
         orch.close()
     finally:
         hung.close()
+
+
+def test_stream_checks_its_input_before_iteration(orch):
+    with pytest.raises(E.ConfigError, match="unknown vessel"):
+        orch.stream("hi", vessel="ghost")
+    with pytest.raises(E.ConfigError, match="unknown task key"):
+        orch.stream("hi", task={"secret": True})
+
+
+def test_describe_lists_capabilities_without_keys(orch):
+    rows = {d["name"]: d for d in orch.describe()}
+    assert rows["claude"]["vision"] is True and rows["claude"]["key"] == "set"
+    assert rows["ollama"]["vision"] is None  # not known until the server is asked
+    orch.ask("x", task={"needs_vision": True}, images=[b"\x89PNG\r\n\x1a\n" + b"\0" * 8])
+    assert {d["name"]: d for d in orch.describe()}["ollama"]["vision"] is False

@@ -57,12 +57,31 @@ def normalize_messages(messages: str | Sequence[Message]) -> list[Message]:
 class CallHandle:
     """A call running in the background (see :meth:`AIOrchestrator.submit`)."""
 
-    def __init__(self, future: concurrent.futures.Future[Reply]) -> None:
-        self._future = future
+    def __init__(self, gen: AsyncIterator[Chunk], on_chunk: Callable[[Chunk], Any] | None) -> None:
+        self._task: asyncio.Task | None = None
+        self._cancel_early = False
+
+        async def run() -> Reply:
+            self._task = asyncio.current_task()
+            if self._cancel_early:
+                await gen.aclose()
+                raise asyncio.CancelledError
+            return await _collect(gen, on_chunk)
+
+        self._future: concurrent.futures.Future[Reply] = bg.submit(run())
 
     def cancel(self) -> None:
-        """Stop the call; the upstream connection is closed and the attempt logged 'cancelled'."""
-        bg.get_loop().call_soon_threadsafe(self._future.cancel)
+        """Stop the call; the upstream connection is closed and the attempt logged 'cancelled'.
+
+        The handle reports done only after that has happened (cancelling the outer future
+        directly would report done while the call is still closing)."""
+        bg.get_loop().call_soon_threadsafe(self._cancel_on_loop)
+
+    def _cancel_on_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        else:
+            self._cancel_early = True
 
     def done(self) -> bool:
         """The call has finished (answered, failed or cancelled)."""
@@ -234,6 +253,8 @@ class AIOrchestrator:
             "timeouts": timeouts or self.timeouts,
         }
         explicit = vessel if vessel is not None else self._active
+        if explicit is not None and explicit not in self.vessels:
+            raise E.ConfigError(f"unknown vessel {explicit!r}; configured vessels: {', '.join(self.vessels)}")
         return self._attempts(msgs, explicit, parsed, options, compare_id, policy)
 
     async def _attempts(self, msgs, explicit, task: Task, options, compare_id, policy) -> AsyncIterator[Chunk]:
@@ -375,13 +396,16 @@ class AIOrchestrator:
         return E.AllVesselsFailed(summary, failures, attempts)
 
     # --- public faces of one call ------------------------------------------------------------
-    async def stream(self, messages: str | Sequence[Message], **kwargs: Any) -> AsyncIterator[Chunk]:
+    def stream(self, messages: str | Sequence[Message], **kwargs: Any) -> AsyncIterator[Chunk]:
         """Stream a reply as :class:`Chunk` objects; the last has ``done=True`` and ``reply``.
 
         Works from any event loop (a notebook cell's ``async for``): the work itself runs on
-        vessel_nb's background loop, which owns the pooled connections.
+        vessel_nb's background loop, which owns the pooled connections. Bad input raises
+        here, before iteration starts.
         """
-        gen = self._core(messages, **kwargs)  # validates now, in the caller's frame
+        return self._stream(self._core(messages, **kwargs))
+
+    async def _stream(self, gen: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         if bg.on_loop_thread():
             async with aclosing(gen) as chunks:
                 async for chunk in chunks:
@@ -415,8 +439,7 @@ class AIOrchestrator:
         self, messages: str | Sequence[Message], on_chunk: Callable[[Chunk], Any] | None = None, **kwargs: Any
     ) -> CallHandle:
         """Start a call in the background; ``on_chunk`` is called on the loop thread per chunk."""
-        gen = self._core(messages, **kwargs)
-        return CallHandle(bg.submit(_collect(gen, on_chunk)))
+        return CallHandle(self._core(messages, **kwargs), on_chunk)
 
     def close(self) -> None:
         """Close pooled connections and the log file."""

@@ -173,6 +173,13 @@ class BaseAdapter:
             return self.default_thinking if self._thinking is None else self._thinking
         return False
 
+    def _known(self, capability: str) -> bool | None:
+        """A capability as far as it is known without asking the server (None: not yet known)."""
+        configured = self._vision if capability == "vision" else self._thinking
+        if configured is not None:
+            return configured
+        return self.default_vision if capability == "vision" else self.default_thinking
+
     def describe(self) -> dict[str, Any]:
         """Configuration without secrets, for tables and widget state."""
         return {
@@ -181,6 +188,8 @@ class BaseAdapter:
             "model": self.model,
             "base_url": self.base_url,
             "local": self.local,
+            "vision": self._known("vision"),
+            "thinking": self._known("thinking"),
             "key": "set" if self.__key else ("not needed" if not self.key_required else "missing"),
         }
 
@@ -278,7 +287,8 @@ class BaseAdapter:
                 raise clock.timeout_error(self) from None
             except httpx.HTTPError as exc:
                 raise translate.from_transport(self, exc) from None
-            deltas = self.parse(aiter_lines(response.aiter_raw()))
+            # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
+            deltas = self.parse(aiter_lines(response.aiter_bytes()))
             saw_done = False
             while not saw_done:
                 try:
@@ -415,7 +425,7 @@ def _earliest(*times: float | None) -> float | None:
 
 async def _read_limited(response: httpx.Response) -> bytes:
     body = b""
-    async for piece in response.aiter_raw():
+    async for piece in response.aiter_bytes():
         body += piece
         if len(body) > _MAX_ERROR_BODY:
             break

@@ -129,6 +129,13 @@ class OllamaAdapter(BaseAdapter):
             )
         return "ok"
 
+    def _known(self, capability: str) -> bool | None:
+        configured = self._vision if capability == "vision" else self._thinking
+        if configured is not None:
+            return configured
+        caps = self._capabilities.get(self.model)
+        return None if caps is None else capability in caps
+
     async def supports(self, capability: str) -> bool:
         """Ask the server (``/api/show``) what the model can do; configured values win."""
         configured = self._vision if capability == "vision" else self._thinking if capability == "thinking" else None
