@@ -43,6 +43,8 @@ PACE_ENV = "VESSEL_NB_PRACTICE_PACE"
 PRACTICE_SENTENCE = "practice mode: practice servers on 127.0.0.1 stand in — canned replies, not a real model"
 
 _CLOUD = {"claude": ClaudeAdapter, "openai": OpenAIAdapter, "gemini": GeminiAdapter}
+# vessel name -> practice server provider, as vessel_nb.practice.fleet names them (not
+# imported from there: vessel_nb.practice imports tornado, which a real-only setup never needs)
 _PROVIDER = {"ollama": "ollama", "claude": "anthropic", "openai": "openai", "gemini": "gemini"}
 VESSELS = tuple(_PROVIDER)
 """vessel names a lesson can ask for, in the default priority order"""
