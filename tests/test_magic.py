@@ -315,7 +315,7 @@ def test_all_failed_is_a_short_message_and_tb_still_works(ip, fleet):
     assert "Traceback" in tb.stdout or "File" in tb.stdout, "%tb shows the real traceback afterwards"
     with capture_output() as tb2:
         ip.run_line_magic("ask", "tb")
-    assert "AllVesselsFailed" in tb2.stdout and "orchestrator.py" in tb2.stdout
+    assert "AllVesselsFailed" in tb2.stdout and "vessel_nb/fallback.py" in tb2.stdout
 
 
 def test_traceback_flag_and_trait(ip, fleet):

@@ -1,99 +1,29 @@
-"""The orchestrator: one front for several vessels. Per call it plans the candidates
+"""The orchestrator: one front for several vessels. It holds the configuration, checks each
+call's input, and hands the call to :mod:`.fallback`, which plans the candidates
 (:mod:`.routing`), skips those known to be down (:mod:`.health`), streams from the first
-that answers, falls back while no token has arrived, and logs every attempt (:mod:`.calllog`).
+that answers, and logs every attempt (:mod:`.calllog`). The call's faces — async stream,
+sync stream, ask, background submit — are here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, aclosing
 from typing import Any
 
 from . import errors as E
 from . import loop as bg
-from . import translate
 from .adapters.base import BaseAdapter
 from .calllog import CallLog
+from .calls import CallHandle, collect, normalize_messages
+from .fallback import attempt_in_turn
 from .health import VesselState
 from .images import load_image
-from .routing import Task, plan
-from .types import Attempt, Chunk, Health, Message, Reply, Timeouts, Usage
+from .routing import Task
+from .types import Chunk, Health, Message, Reply, Timeouts
 
 _ON_INTERRUPT = ("raise", "restart")
-
-
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-
-
-def normalize_messages(messages: str | Sequence[Message]) -> list[Message]:
-    """Accept a prompt string or a list of {"role", "content"} dicts; reject anything else clearly."""
-    if isinstance(messages, str):
-        if not messages.strip():
-            raise E.ConfigError("the prompt is empty; write a question")
-        return [{"role": "user", "content": messages}]
-    if not isinstance(messages, Sequence) or not messages:
-        raise E.ConfigError(
-            "messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...} dicts"
-        )
-    out = []
-    for i, m in enumerate(messages):
-        if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
-            raise E.ConfigError(f"message {i} must be a dict with 'role' and 'content', got {m!r:.80}")
-        if m["role"] not in ("system", "user", "assistant"):
-            raise E.ConfigError(f"message {i} has role {m['role']!r}; use 'system', 'user' or 'assistant'")
-        if not isinstance(m["content"], str):
-            raise E.ConfigError(f"message {i} content must be text (pass images with images=[...])")
-        out.append({"role": m["role"], "content": m["content"]})
-    if not any(m["role"] == "user" for m in out):
-        raise E.ConfigError("messages need at least one 'user' message")
-    return out
-
-
-class CallHandle:
-    """A call running in the background (see :meth:`AIOrchestrator.submit`)."""
-
-    def __init__(self, gen: AsyncIterator[Chunk], on_chunk: Callable[[Chunk], Any] | None) -> None:
-        self._task: asyncio.Task | None = None
-        self._cancel_early = False
-
-        async def run() -> Reply:
-            self._task = asyncio.current_task()
-            if self._cancel_early:
-                await gen.aclose()
-                raise asyncio.CancelledError
-            return await _collect(gen, on_chunk)
-
-        self._future: concurrent.futures.Future[Reply] = bg.submit(run())
-
-    def cancel(self) -> None:
-        """Stop the call; the upstream connection is closed and the attempt logged 'cancelled'.
-
-        The handle reports done only after that has happened (cancelling the outer future
-        directly would report done while the call is still closing)."""
-        bg.get_loop().call_soon_threadsafe(self._cancel_on_loop)
-
-    def _cancel_on_loop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        else:
-            self._cancel_early = True
-
-    def done(self) -> bool:
-        """The call has finished (answered, failed or cancelled)."""
-        return self._future.done()
-
-    def result(self, timeout: float | None = None) -> Reply:
-        """The reply (raises the call's error, or CancelledError)."""
-        return self._future.result(timeout)
-
-    def add_done_callback(self, fn: Callable[[CallHandle], Any]) -> None:
-        """Call fn(handle) when the call finishes (on the loop thread)."""
-        self._future.add_done_callback(lambda _f: fn(self))
 
 
 class AIOrchestrator:
@@ -255,145 +185,7 @@ class AIOrchestrator:
         explicit = vessel if vessel is not None else self._active
         if explicit is not None and explicit not in self.vessels:
             raise E.ConfigError(f"unknown vessel {explicit!r}; configured vessels: {', '.join(self.vessels)}")
-        return self._attempts(msgs, explicit, parsed, options, compare_id, policy)
-
-    async def _attempts(self, msgs, explicit, task: Task, options, compare_id, policy) -> AsyncIterator[Chunk]:
-        loop = asyncio.get_running_loop()
-        call_start = loop.time()
-        call_id = uuid.uuid4().hex[:12]
-        candidates = await plan(
-            self.vessels, self.priority, explicit=explicit, task=task, has_images=bool(options["images"])
-        )
-        prompt = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
-        attempts: list[Attempt] = []
-        failures: dict[str, E.VesselError] = {}
-        previous = ""
-        for index, cand in enumerate(candidates):
-            adapter = self.vessels[cand.name]
-            state = self._states[cand.name]
-            last = index == len(candidates) - 1
-            att = Attempt(
-                call_id=call_id,
-                attempt=len(attempts) + 1,
-                vessel=cand.name,
-                model=options["model"] or adapter.model,
-                fallback_from=previous,
-                reason=cand.reason,
-                private=task.local_only,
-                local=adapter.local,
-                started_at=_utc_now(),
-                compare_id=compare_id,
-                prompt=prompt,
-            )
-            attempts.append(att)
-            skip = adapter.missing_key()
-            if skip is None and not cand.explicit and state.cooling_for() > 0:
-                skip = E.VesselUnavailable(
-                    f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
-                    vessel=cand.name,
-                )
-            if skip is not None:
-                att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
-                self.log.append(att)
-                failures[cand.name], previous = skip, cand.name
-                if not last:
-                    yield Chunk(event="fallback", vessel=cand.name, model=att.model, detail=str(skip))
-                continue
-
-            start = loop.time()
-            parts: list[str] = []
-            thinking: list[str] = []
-            usage = Usage()
-            stop_reason = None
-            try:
-                call_opts = {k: v for k, v in options.items() if k != "images"}
-                async with aclosing(adapter.stream(msgs, images=options["images"], **call_opts)) as deltas:
-                    async for d in deltas:
-                        if d.usage:
-                            usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
-                        stop_reason = d.stop_reason or stop_reason
-                        if d.text or d.thinking:
-                            if att.ttft_s is None:
-                                att.ttft_s = loop.time() - start
-                            parts.append(d.text)
-                            thinking.append(d.thinking)
-                            yield Chunk(content=d.text, thinking=d.thinking, vessel=cand.name, model=att.model)
-                if not "".join(parts).strip():
-                    raise translate.stream_error(adapter, "the vessel sent an empty answer")
-            except (asyncio.CancelledError, GeneratorExit):
-                att.outcome, att.latency_s, att.response = "cancelled", loop.time() - start, "".join(parts)
-                att.error, att.error_kind = "stopped by the caller", "cancelled"
-                self.log.append(att)
-                raise
-            except E.VesselError as err:
-                failure = err
-            except E.ConfigError:
-                raise
-            except Exception as exc:  # a bug or an unexpected library error: still fall back
-                failure = E.VesselError(
-                    f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name
-                )
-            else:
-                att.outcome, att.latency_s = "ok", loop.time() - start
-                att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
-                self.log.append(att)
-                state.record_ok(att.ttft_s)
-                reply = Reply(
-                    text="".join(parts),
-                    vessel=cand.name,
-                    model=att.model,
-                    call_id=call_id,
-                    thinking="".join(thinking),
-                    reason=cand.reason,
-                    ttft_s=att.ttft_s,
-                    latency_s=loop.time() - call_start,
-                    usage=usage,
-                    stop_reason=stop_reason,
-                    local=adapter.local,
-                    attempts=list(attempts),
-                )
-                yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
-                return
-
-            # the attempt failed
-            got_text = att.ttft_s is not None
-            failure.vessel = failure.vessel or cand.name
-            failure.before_first_token = not got_text
-            att.latency_s, att.error, att.error_kind = loop.time() - start, failure.reason, failure.kind
-            att.response = "".join(parts) if got_text else None
-            att.outcome = "interrupted" if got_text else "error"
-            self.log.append(att)
-            state.record_failure(failure, local=adapter.local)
-            failures[cand.name], previous = failure, cand.name
-            if cand.explicit:
-                break
-            if got_text:
-                if policy == "restart" and not last:
-                    yield Chunk(
-                        event="restart",
-                        vessel=cand.name,
-                        model=att.model,
-                        detail=f"{failure} — restarting on the next vessel; discard the partial text",
-                    )
-                    continue
-                raise E.StreamInterrupted(failure, "".join(parts), attempts)
-            if not last:
-                yield Chunk(event="fallback", vessel=cand.name, model=att.model, detail=str(failure))
-
-        raise self._all_failed(task, explicit, failures, attempts)
-
-    def _all_failed(self, task: Task, explicit, failures, attempts) -> E.AllVesselsFailed:
-        if explicit is not None:
-            summary = f"{explicit} (chosen explicitly) failed; vessel_nb does not switch vessels behind your back:"
-        elif task.local_only:
-            return E.NoLocalVessel(
-                "this private call found no local vessel up, so it was not sent anywhere (it never goes to the cloud):",
-                failures,
-                attempts,
-            )
-        else:
-            summary = "the only vessel failed:" if len(failures) == 1 else f"all {len(failures)} vessels failed:"
-        return E.AllVesselsFailed(summary, failures, attempts)
+        return attempt_in_turn(self, msgs, explicit, parsed, options, compare_id, policy)
 
     # --- public faces of one call ------------------------------------------------------------
     def stream(self, messages: str | Sequence[Message], **kwargs: Any) -> AsyncIterator[Chunk]:
@@ -427,13 +219,13 @@ class AIOrchestrator:
         """Ask and wait for the whole reply (async)."""
         gen = self._core(messages, **kwargs)
         if bg.on_loop_thread():
-            return await _collect(gen)
-        return await asyncio.wrap_future(bg.submit(_collect(gen)))
+            return await collect(gen)
+        return await asyncio.wrap_future(bg.submit(collect(gen)))
 
     def ask(self, messages: str | Sequence[Message], **kwargs: Any) -> Reply:
         """Ask and wait for the whole reply. Works in scripts and inside a running Jupyter kernel."""
         gen = self._core(messages, **kwargs)
-        return bg.run_sync(_collect(gen))
+        return bg.run_sync(collect(gen))
 
     def submit(
         self, messages: str | Sequence[Message], on_chunk: Callable[[Chunk], Any] | None = None, **kwargs: Any
@@ -451,13 +243,3 @@ class AIOrchestrator:
         if not bg.on_loop_thread():
             bg.run_sync(_close(), timeout=10)
         self.log.close()
-
-
-async def _collect(gen: AsyncIterator[Chunk], on_chunk: Callable[[Chunk], Any] | None = None) -> Reply:
-    async with aclosing(gen) as chunks:
-        async for chunk in chunks:
-            if on_chunk is not None:
-                on_chunk(chunk)
-            if chunk.done and chunk.reply is not None:
-                return chunk.reply
-    raise E.VesselNBError("the stream ended without a reply")  # not reachable by design
