@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test venv demo bench lint clean
+.PHONY: lab test lessons venv demo bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	sh .ci/install-chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lessons: $(STAMP)
+	$(BIN)/python -m pytest tests/test_notebooks.py -k nbval
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,10 +1,13 @@
 """What a lesson notebook may contain: rules for committed and for executed notebooks.
 
-Committed lessons carry outputs only in cells tagged ``nbval-check-output`` (nbval compares
-those, and it needs them stored with an execution count, or it reports "Unrun reference
-cell has outputs"); every other cell is clean. No notebook, committed or executed, may hold
-an API key or a path of the machine that ran it; committed outputs may not hold a port
-picked at random by a practice server either.
+Committed lessons carry no outputs and no execution counts at all: the notebook a learner
+opens is clean. The outputs nbval compares — those of cells tagged ``nbval-check-output`` —
+are kept beside the tests, in ``tests/lesson_outputs/<lesson>.json`` (cell id -> outputs,
+from a practice-mode run, sanitized). Before nbval runs, :func:`reference_notebook` puts them
+back into a temporary copy, so the comparison is real while the committed file stays clean.
+No notebook, committed or executed, and no stored output may hold an API key or a path of
+the machine that ran it; stored outputs may not hold a port picked at random by a practice
+server either.
 
 Also a command for CI or a pre-commit hook, and the way to store a lesson after editing it
 (run it in practice mode, then keep only the checked cells' outputs)::
@@ -24,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 CHECK_TAG = "nbval-check-output"
+OUTPUTS = Path(__file__).resolve().parent / "lesson_outputs"
 ALLOWED_TAGS = {CHECK_TAG, "nbval-ignore-output", "nbval-skip", "raises-exception"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
@@ -63,6 +67,49 @@ def leaks(text: str) -> list[str]:
     return found
 
 
+def outputs_file(lesson: Path) -> Path:
+    """Where the checked outputs of ``lesson`` are kept."""
+    return OUTPUTS / f"{lesson.stem}.json"
+
+
+def load_outputs(lesson: Path) -> dict[str, dict]:
+    """Cell id -> {"execution_count", "outputs"} for the lesson's checked cells."""
+    file = outputs_file(lesson)
+    return json.loads(file.read_text("utf-8"))["cells"] if file.is_file() else {}
+
+
+def stored_output_problems(path: Path, nb: dict) -> list[str]:
+    """The stored outputs must match the checked cells one to one and hold nothing private."""
+    stored = load_outputs(path)
+    problems = [f"{outputs_file(path).name}: {leak}" for leak in leaks(json.dumps(stored))]
+    checked = {c.get("id") for c in nb["cells"] if CHECK_TAG in c.get("metadata", {}).get("tags", [])}
+    for cell_id in sorted(checked - set(stored)):
+        problems.append(f"{path.name} cell {cell_id}: tagged {CHECK_TAG} but no stored output to compare")
+    for cell_id in sorted(set(stored) - checked):
+        problems.append(f"{outputs_file(path).name}: outputs for {cell_id}, which is not a checked cell")
+    for cell_id, entry in stored.items():
+        outputs = entry.get("outputs") or []
+        if not outputs or not isinstance(entry.get("execution_count"), int):
+            problems.append(f"{outputs_file(path).name} {cell_id}: no output / execution count to compare")
+        if any(o.get("output_type") == "error" for o in outputs):
+            problems.append(f"{outputs_file(path).name} {cell_id}: stored output is an error")
+        ports = {p for p in _PORT.findall(json.dumps(outputs)) if p not in _KNOWN_PORTS}
+        if ports:
+            problems.append(f"{outputs_file(path).name} {cell_id}: random port(s) {sorted(ports)}")
+    return problems
+
+
+def reference_notebook(lesson: Path) -> dict:
+    """The committed lesson with its checked cells' stored outputs put back, for nbval."""
+    nb = json.loads(lesson.read_text("utf-8"))
+    stored = load_outputs(lesson)
+    for cell in nb["cells"]:
+        if cell.get("id") in stored:
+            cell["execution_count"] = stored[cell["id"]]["execution_count"]
+            cell["outputs"] = stored[cell["id"]]["outputs"]
+    return nb
+
+
 def committed_problems(path: Path) -> list[str]:
     """Why the committed notebook at ``path`` is not clean (empty list when it is)."""
     text = path.read_text("utf-8")
@@ -87,21 +134,11 @@ def committed_problems(path: Path) -> list[str]:
             if cell.get("outputs") or cell.get("attachments"):
                 problems.append(f"{where}: a {cell['cell_type']} cell with outputs or attachments")
             continue
-        outputs = cell.get("outputs", [])
-        if CHECK_TAG in tags:
-            if not outputs or not isinstance(cell.get("execution_count"), int):
-                problems.append(f"{where}: tagged {CHECK_TAG} but has no stored output / execution count to compare")
-            if any(o.get("output_type") == "error" for o in outputs):
-                problems.append(f"{where}: stored output is an error")
-            stored = json.dumps(outputs)
-            ports = {p for p in _PORT.findall(stored) if p not in _KNOWN_PORTS}
-            if ports:
-                problems.append(f"{where}: stored output has random port(s) {sorted(ports)}")
-        else:
-            if outputs:
-                problems.append(f"{where}: has outputs (only {CHECK_TAG} cells keep theirs)")
-            if cell.get("execution_count") is not None:
-                problems.append(f"{where}: has an execution count")
+        if cell.get("outputs"):
+            problems.append(f"{where}: has outputs (committed lessons are clean; checked outputs live in {OUTPUTS.name}/)")
+        if cell.get("execution_count") is not None:
+            problems.append(f"{where}: has an execution count")
+    problems += stored_output_problems(path, nb)
     return problems
 
 
@@ -117,33 +154,35 @@ def sanitize(text: str) -> str:
     return text
 
 
-def clean_for_commit(nb: dict) -> dict:
-    """An executed lesson as it is committed: outputs kept (sanitized, numbered 1, 2, ...)
-    only in checked cells, every other cell cleared, metadata reduced to the kernel."""
+def clean_for_commit(nb: dict) -> tuple[dict, dict]:
+    """An executed lesson as it is committed (every output and count cleared, metadata reduced
+    to the kernel) and the checked cells' outputs to keep beside the tests (sanitized,
+    numbered 1, 2, ...)."""
     count = 0
+    stored: dict[str, dict] = {}
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         cell["metadata"] = {"tags": tags} if tags else {}
         if cell["cell_type"] != "code":
             continue
+        outputs, cell["outputs"], cell["execution_count"] = cell.get("outputs", []), [], None
         if CHECK_TAG not in tags:
-            cell["outputs"], cell["execution_count"] = [], None
             continue
         count += 1
-        cell["execution_count"] = count
-        for out in cell["outputs"]:
+        for out in outputs:
             if out["output_type"] == "execute_result":
                 out["execution_count"] = count
             if "metadata" in out:
                 out["metadata"] = {}
-            # Stored in the form nbval compares: "127.0.0.1:PORT" reads fine to a learner.
+            # Stored in the form nbval compares: "127.0.0.1:PORT".
             if out["output_type"] == "stream":
                 out["text"] = sanitize("".join(out["text"]))
             for mime, value in out.get("data", {}).items():
                 if mime.startswith("text/"):
                     out["data"][mime] = sanitize("".join(value))
+        stored[cell["id"]] = {"execution_count": count, "outputs": outputs}
     nb["metadata"] = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    return nb
+    return nb, stored
 
 
 def main(argv: list[str]) -> int:
@@ -151,8 +190,11 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--fix"] and len(argv) == 3:
         import nbformat
 
-        nb = clean_for_commit(nbformat.read(argv[1], as_version=4))
+        nb, stored = clean_for_commit(nbformat.read(argv[1], as_version=4))
         nbformat.write(nb, argv[2])
+        OUTPUTS.mkdir(exist_ok=True)
+        text = json.dumps({"cells": stored}, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        outputs_file(Path(argv[2])).write_text(text, "utf-8")
         argv = [argv[2]]
     problems = [p for arg in argv for p in committed_problems(Path(arg))]
     for p in problems:

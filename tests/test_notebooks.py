@@ -1,9 +1,12 @@
 """The lessons in notebooks/: committed clean, checked by nbval, run headless by nbclient.
 
-nbval runs in a child pytest, exactly as one would by hand (see notebooks/README.md)::
+The committed notebooks hold no outputs. nbval compares the cells tagged
+``nbval-check-output`` against outputs kept in ``tests/lesson_outputs/``: each lesson is
+copied to a temporary folder with those outputs put back (``nbcheck.reference_notebook``)
+and nbval runs in a child pytest on the copies, as ``make lessons`` does::
 
     VESSEL_NB_PRACTICE=1 VESSEL_NB_LOG=/tmp/x/calls.sqlite3 \\
-        python -m pytest --nbval-lax notebooks/ --nbval-sanitize-with notebooks/nbval-sanitize.cfg
+        python -m pytest --nbval-lax COPIES --nbval-sanitize-with notebooks/nbval-sanitize.cfg
 
 so ``make test`` (plain ``pytest``, testpaths = tests) covers the lessons too.
 """
@@ -35,6 +38,17 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(VESSEL_NB_PRACTICE="1", VESSEL_NB_LOG=str(tmp_path / "calls.sqlite3"), PYTHONDONTWRITEBYTECODE="1")
     env.update(extra)
     return env
+
+
+def references(lessons: list[Path], folder: Path) -> list[Path]:
+    """Copies of the lessons with their checked outputs put back, for nbval to compare."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for lesson in lessons:
+        copy = folder / lesson.name
+        copy.write_text(json.dumps(nbcheck.reference_notebook(lesson), indent=1, ensure_ascii=False), "utf-8")
+        copies.append(copy)
+    return copies
 
 
 def _nbval(paths: list[Path], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -83,7 +97,8 @@ def test_lesson_starts_with_the_classroom_and_checks_outputs(lesson):
     assert "classroom.setup(" in first, "the first code cell says which situation the lesson is in"
     checked = [c for c in code if nbcheck.CHECK_TAG in c["metadata"].get("tags", [])]
     assert len(checked) >= 3, "key cells are compared by nbval, not just run"
-    setup_output = "".join(checked[0]["outputs"][0]["text"])
+    stored = nbcheck.load_outputs(lesson)
+    setup_output = "".join(stored[checked[0]["id"]]["outputs"][0]["text"])
     assert (
         setup_output.strip()
         == "practice mode: practice servers on 127.0.0.1 stand in — canned replies, not a real model"
@@ -115,14 +130,14 @@ def test_sanitizers_cover_what_a_practice_run_cannot_pin():
 
 def test_lessons_pass_nbval(tmp_path):
     """Every lesson top to bottom in practice mode; tagged cells compared with their stored outputs."""
-    done = _nbval(LESSONS, tmp_path)
+    done = _nbval(references(LESSONS, tmp_path / "reference"), tmp_path)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
     assert re.search(r"\b\d+ passed\b", done.stdout)
 
 
 def test_nbval_notices_a_changed_output(tmp_path):
     """The comparison has teeth: a tagged cell whose stored output is wrong fails."""
-    nb = json.loads((NOTEBOOKS / "02-fallback.ipynb").read_text("utf-8"))
+    nb = nbcheck.reference_notebook(NOTEBOOKS / "02-fallback.ipynb")
     for cell in nb["cells"]:
         if nbcheck.CHECK_TAG in cell["metadata"].get("tags", []) and "reply.fallback_chain" in "".join(cell["source"]):
             cell["outputs"][0]["text"] = ["answered by ollama\n", "on the way: []\n"]
