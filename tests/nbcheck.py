@@ -135,7 +135,9 @@ def committed_problems(path: Path) -> list[str]:
                 problems.append(f"{where}: a {cell['cell_type']} cell with outputs or attachments")
             continue
         if cell.get("outputs"):
-            problems.append(f"{where}: has outputs (committed lessons are clean; checked outputs live in {OUTPUTS.name}/)")
+            problems.append(
+                f"{where}: has outputs (committed lessons are clean; checked outputs live in {OUTPUTS.name}/)"
+            )
         if cell.get("execution_count") is not None:
             problems.append(f"{where}: has an execution count")
     problems += stored_output_problems(path, nb)

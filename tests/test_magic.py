@@ -564,3 +564,44 @@ def test_terminal_mode_prints_the_stream(ip, capsys):
     printed = capsys.readouterr().out
     assert result.success
     assert ip.user_ns["answer"].text in printed and "— ollama · llama3.2 · priority" in printed
+
+
+def test_text_held_back_by_coalescing_is_shown_during_a_pause(monkeypatch):
+    """A burst, then silence: the pause's tick shows the held-back text without waiting for the next chunk."""
+    from vessel_nb.magic import live
+
+    pushed = []
+    stream = live.RichStream("markdown", max_rate=10)
+    monkeypatch.setattr(stream, "_handle", object())
+    monkeypatch.setattr(
+        stream,
+        "_push",
+        lambda: (pushed.append(stream.text), setattr(stream, "_dirty", False), setattr(stream, "_last", clock[0])),
+    )
+    clock = [100.0]
+    monkeypatch.setattr(live.time, "monotonic", lambda: clock[0])
+    stream.add("Hello")  # the first token shows at once
+    stream.add(" there")  # within 0.1 s: held back
+    stream.tick()
+    assert pushed == ["Hello"]
+    clock[0] += 0.15  # a pause in the stream; the loop ticks
+    stream.tick()
+    assert pushed == ["Hello", "Hello there"]
+    stream.tick()
+    assert len(pushed) == 2  # nothing new: no update
+
+
+def test_stream_sync_ticks_while_the_vessel_is_silent(fleet):
+    import vessel_nb
+
+    orch = fleet.orchestrator(log_path=False)
+    fleet["ollama"].set_fault("slow_first_token", delay=0.35)
+    try:
+        with orch.stream_sync("hi", vessel="ollama", ticks=True) as chunks:
+            items = list(chunks)
+    finally:
+        fleet["ollama"].clear_fault()
+        orch.close()
+    first_text = next(i for i, c in enumerate(items) if c is not None)
+    assert first_text >= 2 and all(c is None for c in items[:first_text])
+    assert isinstance(items[-1], vessel_nb.Chunk) and items[-1].done

@@ -99,13 +99,16 @@ _END = object()
 
 
 @contextmanager
-def iterate_sync(agen_factory: Callable[[], AsyncIterator[T]]) -> Iterator[Iterator[T]]:
+def iterate_sync(agen_factory: Callable[[], AsyncIterator[T]], *, ticks: bool = False) -> Iterator[Iterator[T | None]]:
     """Consume an async generator that runs on the background loop, from a plain thread.
 
     Items travel through a ``queue.Queue``; the consumer waits with ``get(timeout=0.1)`` so
     a kernel interrupt lands in it. Leaving the ``with`` block — normally, by ``break``, by
     an exception or by KeyboardInterrupt — cancels the producer and waits until it has
     finished, so nothing keeps running (or writing) after the cell ends.
+
+    ``ticks=True`` also yields ``None`` whenever 0.1 s pass with no item, so a consumer that
+    coalesces its output can flush what it holds back during a pause in the stream.
     """
     _refuse_reentry()
     loop = get_loop()
@@ -131,6 +134,8 @@ def iterate_sync(agen_factory: Callable[[], AsyncIterator[T]]) -> Iterator[Itera
             try:
                 item = q.get(timeout=0.1)
             except queue.Empty:
+                if ticks:
+                    yield None
                 continue
             if item is _END:
                 return

@@ -206,14 +206,17 @@ class AIOrchestrator:
             async for chunk in bg.bridge(lambda: gen):
                 yield chunk
 
-    def stream_sync(self, messages: str | Sequence[Message], **kwargs: Any) -> AbstractContextManager[Iterator[Chunk]]:
+    def stream_sync(
+        self, messages: str | Sequence[Message], *, ticks: bool = False, **kwargs: Any
+    ) -> AbstractContextManager[Iterator[Chunk]]:
         """``with orch.stream_sync(...) as chunks: for chunk in chunks: ...`` from plain code.
 
         A kernel interrupt lands in the loop; leaving the block cancels the call (the attempt
         is logged 'cancelled' and the connection closed) and waits until it has stopped.
+        ``ticks=True`` also yields ``None`` every 0.1 s of silence (for coalescing displays).
         """
         gen = self._core(messages, **kwargs)
-        return bg.iterate_sync(lambda: gen)
+        return bg.iterate_sync(lambda: gen, ticks=ticks)
 
     async def aask(self, messages: str | Sequence[Message], **kwargs: Any) -> Reply:
         """Ask and wait for the whole reply (async)."""

@@ -40,6 +40,7 @@ class RichStream:
         """how many live updates were sent (for tests and the benchmark)"""
         self._handle: Any = None
         self._last = 0.0
+        self._dirty = False
 
     def open(self) -> None:
         """Show the live display (neutral first, then the status at once)."""
@@ -54,8 +55,17 @@ class RichStream:
         if vessel and vessel != self.vessel:
             self.vessel = vessel
             self.status = f"streaming from {vessel}…"
+        self._dirty = True
+        if first or self._due():  # the first token shows at once
+            self._push()
+
+    def _due(self) -> bool:
         interval = max(self.min_interval, len(self.text) / _BYTES_PER_SECOND)
-        if first or time.monotonic() - self._last >= interval:  # the first token shows at once
+        return time.monotonic() - self._last >= interval
+
+    def tick(self) -> None:
+        """No chunk for a while: show text held back by coalescing, once its turn has come."""
+        if self._dirty and self._due():
             self._push()
 
     def event(self, status: str, *, discard: bool = False) -> None:
@@ -71,6 +81,7 @@ class RichStream:
         self._handle.update(render.live_bundle(self.text, self.thinking, self.status, self.fmt), raw=True)
         self.updates += 1
         self._last = time.monotonic()
+        self._dirty = False
 
     def close(self) -> None:
         """End the live display as it began; nothing updates it after this."""
@@ -123,6 +134,9 @@ class TextStream:
 
     def open(self) -> None:
         """Nothing to set up in a terminal."""
+
+    def tick(self) -> None:
+        """Text is printed as it comes: nothing is held back."""
 
     def add(self, text: str, thinking: str = "", vessel: str = "") -> None:
         """Print new text at once."""

@@ -150,14 +150,16 @@ class AskMagics(Magics):
 
     def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str):
         """Stream one call into the cell; returns the Reply (None when stopped quietly)."""
-        calls = orch.stream_sync(messages, **opts)  # validates first: bad input shows nothing live
+        calls = orch.stream_sync(messages, ticks=True, **opts)  # validates first: bad input shows nothing live
         out = self.last_output = self.output(fmt)
         reply = None
         try:
             out.open()
             with calls as chunks:
                 for chunk in chunks:
-                    if chunk.event == "fallback":
+                    if chunk is None:  # a pause in the stream: show what was held back
+                        out.tick()
+                    elif chunk.event == "fallback":
                         out.event(
                             f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…"
                         )
