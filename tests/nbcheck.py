@@ -144,11 +144,11 @@ def committed_problems(path: Path) -> list[str]:
     return problems
 
 
-SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "nbval-sanitize.cfg"
+SANITIZE = Path(__file__).resolve().parent / "nbval-sanitize.cfg"
 
 
 def sanitize(text: str) -> str:
-    """Apply nbval's sanitizers (notebooks/nbval-sanitize.cfg) to ``text``, as nbval does."""
+    """Apply nbval's sanitizers (tests/nbval-sanitize.cfg) to ``text``, as nbval does."""
     from nbval.plugin import get_sanitize_patterns  # only --fix needs nbval
 
     for regex, replace in get_sanitize_patterns(SANITIZE.read_text("utf-8")):

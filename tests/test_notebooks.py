@@ -6,7 +6,7 @@ copied to a temporary folder with those outputs put back (``nbcheck.reference_no
 and nbval runs in a child pytest on the copies, as ``make lessons`` does::
 
     VESSEL_NB_PRACTICE=1 VESSEL_NB_LOG=/tmp/x/calls.sqlite3 \\
-        python -m pytest --nbval-lax COPIES --nbval-sanitize-with notebooks/nbval-sanitize.cfg
+        python -m pytest --nbval-lax COPIES --nbval-sanitize-with tests/nbval-sanitize.cfg
 
 so ``make test`` (plain ``pytest``, testpaths = tests) covers the lessons too.
 """
@@ -27,7 +27,7 @@ from .run_lessons import lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-SANITIZE = NOTEBOOKS / "nbval-sanitize.cfg"
+SANITIZE = ROOT / "tests" / "nbval-sanitize.cfg"
 LESSONS = lessons()
 KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
 
