@@ -44,6 +44,21 @@ def reply_fields(reply: Reply) -> dict[str, Any]:
     }
 
 
+def outcome_fields(reply: Reply | None, exc: BaseException | None, *, stopped: str) -> dict[str, Any]:
+    """How a finished call shows: done with the reply's figures, stopped (``stopped`` says so),
+    or the error — keeping the text of an answer that broke off."""
+    from ._job import is_cancel
+
+    if reply is not None:
+        return {**reply_fields(reply), "status": "done", "text": reply.text, "thinking": reply.thinking}
+    if is_cancel(exc):
+        return {"status": "stopped", "error": stopped}
+    fields: dict[str, Any] = {"status": "error", "error": error_text(exc) if exc is not None else "failed"}
+    if isinstance(exc, E.StreamInterrupted) and exc.partial_text:
+        fields["text"] = exc.partial_text
+    return fields
+
+
 def attempts_trail(attempts: list[Any]) -> list[dict[str, str]]:
     """The attempts that did not answer, as {vessel, outcome, error} (the fallback trail)."""
     return [

@@ -27,7 +27,7 @@ from .. import errors as E
 from ..types import Chunk, Reply
 from ._job import Job, is_cancel, wait_event
 from ._live import WIRE_LOCK, LiveText
-from ._rows import attempts_trail, error_text, reply_fields, short, vessel_rows
+from ._rows import attempts_trail, outcome_fields, short, vessel_rows
 from ._status import PanelStatus
 
 _STATIC = Path(__file__).parent / "static"
@@ -302,15 +302,8 @@ class ChatPanel(anywidget.AnyWidget):
                 trail=[],
                 latency_s=round(time.perf_counter() - call._started, 3),
             )
-            if reply is not None:
-                entry.update(reply_fields(reply), status="done", text=reply.text, thinking=reply.thinking)
-            elif is_cancel(exc):
-                entry.update(status="stopped", error="stopped by you")
-            else:
-                assert exc is not None
-                entry.update(status="error", error=error_text(exc))
-                if isinstance(exc, E.StreamInterrupted):
-                    entry["text"] = exc.partial_text or entry["text"]
+            entry.update(outcome_fields(reply, exc, stopped="stopped by you"))
+            if reply is None and not is_cancel(exc):
                 entry["trail"] = attempts_trail(getattr(exc, "attempts", []) or [])
             self._calls.pop(call.id, None)
             with self.hold_sync():

@@ -23,9 +23,9 @@ import traitlets as t
 
 from .. import errors as E
 from ..types import Chunk, Reply
-from ._job import Job, is_cancel, wait_event
+from ._job import Job, wait_event
 from ._live import WIRE_LOCK, LiveText
-from ._rows import error_text, reply_fields, vessel_rows
+from ._rows import outcome_fields, vessel_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -233,15 +233,7 @@ class CompareWidget(anywidget.AnyWidget):
             state.update(
                 text=col.live.text, thinking=col.live.thinking, latency_s=round(time.perf_counter() - self._t0, 3)
             )
-            if reply is not None:
-                state.update(reply_fields(reply), status="done", text=reply.text, thinking=reply.thinking)
-            elif is_cancel(exc):
-                state.update(status="stopped", error="stopped")
-            else:
-                assert exc is not None
-                state.update(status="error", error=error_text(exc))
-                if isinstance(exc, E.StreamInterrupted):
-                    state["text"] = exc.partial_text or state["text"]
+            state.update(outcome_fields(reply, exc, stopped="stopped"))
             col.reply, col.error = reply, exc
             done = all(c.finished for c in self._cols.values())
             with self.hold_sync():
