@@ -13,6 +13,7 @@ purpose, for a quick local run.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import shutil
@@ -192,3 +193,181 @@ def dump_on_failure(request, artifacts):
         Path(str(stem) + ".txt").write_text(f"could not dump the page: {exc}")
     console = getattr(page, "vnb_console", [])
     Path(str(stem) + "-console.txt").write_text("\n".join(console))
+
+
+# --- added for test_frontends.py: Notebook 7, a practice-mode kernel, a page per test -------
+
+PRACTICE_KERNEL = "vessel-practice"
+"""name of the kernel spec :func:`practice_kernel` writes into the ``lab`` server"""
+
+SERVER_WAIT = 60.0
+"""seconds a Jupyter server may take to answer /api/status (a loaded CI machine is slow)"""
+
+
+def _isolated_jupyter_env(home: Path) -> dict[str, str]:
+    """The environment of a Jupyter server whose every directory is under ``home`` (as ``lab``
+    sets up its own): settings that keep every cell in the DOM and start the kernel at once."""
+    dirs = {name: home / name for name in ("settings", "workspaces", "runtime", "config", "data", "ipython")}
+    for d in dirs.values():
+        d.mkdir(exist_ok=True)
+    settings = {
+        "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
+        "apputils-extension/notification": {"fetchNews": "false"},
+    }
+    for name, values in settings.items():
+        path = dirs["settings"] / "@jupyterlab" / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
+        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "IPYTHONDIR": str(dirs["ipython"]),
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+    for var in ("OLLAMA_HOST", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(var, None)
+    return env
+
+
+def _wait_until_serving(proc: subprocess.Popen, base: str, what: str, log: Path) -> None:
+    """Poll ``base``/api/status until the server answers; fail with the log's name if it exits
+    or stays silent for SERVER_WAIT seconds."""
+    deadline = time.monotonic() + SERVER_WAIT
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
+        try:
+            _get(base + "/api/status")
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not answer on {base} in {SERVER_WAIT:.0f} s; see {log}") from None
+            time.sleep(0.1)
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (the server and its kernels), then SIGKILL."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def _need_notebook7() -> None:
+    """Skip (fail under CI) when the Jupyter Notebook 7 package is missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("notebook")
+    except PackageNotFoundError:
+        found = None
+    if found is None or int(found.split(".")[0]) < 7:
+        message = f'Jupyter Notebook 7 is needed (found {found or "none"}): pip install "notebook>=7.2"'
+        if os.environ.get("CI"):
+            pytest.fail(message + "; in CI the browser tests must run, not be skipped")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def notebook7(tmp_path_factory, artifacts):
+    """A Jupyter Notebook 7 server of our own, started like ``lab``: yields (base_url, root_dir)."""
+    _need_notebook7()
+    home = tmp_path_factory.mktemp("notebook7")
+    root = home / "notebooks"
+    root.mkdir()
+    env = _isolated_jupyter_env(home)
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "notebook", "--no-browser", "--allow-root",
+        "--IdentityProvider.token=", "--ServerApp.password=",
+        "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+    ]  # fmt: skip
+    log_path = artifacts / "notebook7.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(proc, base, "Jupyter Notebook 7", log_path)
+            yield base, root
+        finally:
+            _stop_server(proc)
+
+
+@pytest.fixture
+def practice_kernel(lab, tmp_path):
+    """A kernel spec in the ``lab`` server whose kernels run in practice mode: yields
+    (spec name, the temporary VESSEL_NB_LOG it writes).
+
+    The server's environment was fixed when it started (and other tests share it), so the
+    variables go in the spec's ``env``, which reaches only kernels started from it. The spec
+    lives in the server's JUPYTER_DATA_DIR, which the server reads afresh on every request.
+    """
+    base, root = lab
+    spec_dir = root.parent / "data" / "kernels" / PRACTICE_KERNEL  # lab's JUPYTER_DATA_DIR is beside its root
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    log = tmp_path / "calls.sqlite3"
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (vessel_nb practice)",
+        "language": "python",
+        "env": {"VESSEL_NB_PRACTICE": "1", "VESSEL_NB_LOG": str(log)},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    try:
+        listed = json.loads(_get(base + "/api/kernelspecs"))["kernelspecs"]
+        assert PRACTICE_KERNEL in listed, f"the lab server does not list {spec_dir}: {sorted(listed)}"
+        yield PRACTICE_KERNEL, log
+    finally:
+        # shut its kernels down, so later tests share the server with no leftover kernel
+        for session in json.loads(_get(base + "/api/sessions")):
+            if session["kernel"]["name"] == PRACTICE_KERNEL:
+                _api(base, "DELETE", f"/api/sessions/{session['id']}")
+        shutil.rmtree(spec_dir)
+
+
+def _api(base: str, method: str, path: str) -> bytes:
+    """A state-changing REST call to a Jupyter server: the _xsrf cookie it sets on /lab is
+    sent back as X-XSRFToken, as the server requires when no token is used."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(base + "/lab", timeout=10).read()
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    request = urllib.request.Request(base + path, method=method, headers={"X-XSRFToken": xsrf})
+    with opener.open(request, timeout=10) as response:
+        return response.read()
+
+
+def _dump_page(page, stem: Path) -> None:
+    """The page's DOM, a screenshot and its console, as ``stem``.html/.png/-console.txt."""
+    try:
+        page.screenshot(path=str(stem) + ".png", full_page=True)
+        Path(str(stem) + ".html").write_text(page.content())
+    except Exception as exc:  # noqa: BLE001 — the dump is best effort, the failure is the news
+        Path(str(stem) + ".txt").write_text(f"could not dump the page: {exc}")
+    Path(str(stem) + "-console.txt").write_text("\n".join(getattr(page, "vnb_console", [])))
+
+
+@pytest.fixture
+def fresh_page(browser, request, artifacts):
+    """A page in a new browser context, for one test; its console is kept, and on failure
+    the page is dumped to test-artifacts/failure-<test>.* before the context closes."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    pg = context.new_page()
+    pg.vnb_console = []
+    pg.on("console", lambda m: pg.vnb_console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: pg.vnb_console.append(f"pageerror: {e}"))
+    pg.set_default_timeout(60_000)
+    yield pg
+    # dump_on_failure (autouse) tears down after this fixture, when the page is closed: dump here
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        _dump_page(pg, artifacts / f"failure-{request.node.name}")
+    context.close()
