@@ -426,3 +426,12 @@ def test_describe_lists_capabilities_without_keys(orch):
     assert rows["ollama"]["vision"] is None  # not known until the server is asked
     orch.ask("x", task={"needs_vision": True}, images=[b"\x89PNG\r\n\x1a\n" + b"\0" * 8])
     assert {d["name"]: d for d in orch.describe()}["ollama"]["vision"] is False
+
+
+@pytest.mark.parametrize("vessel", sorted(SERVER))
+def test_connections_are_pooled_across_calls(orch, practice, vessel):
+    """A cloud call should not pay a new TCP (and TLS) handshake every time."""
+    for i in range(5):
+        orch.ask(f"call {i}", vessel=vessel)
+    ports = {r.client_port for r in practice[SERVER[vessel]].requests if r.method == "POST"}
+    assert len(ports) == 1 and None not in ports

@@ -25,6 +25,8 @@ from .clock import AttemptClock
 
 # Error bodies are small; a misbehaving server must not make us read megabytes.
 _MAX_ERROR_BODY = 64 * 1024
+# After the end-of-stream marker, how long to wait for the body to end (see _drain).
+_DRAIN_SECONDS = 2.0
 
 
 @dataclass
@@ -312,6 +314,7 @@ class BaseAdapter:
                 raise translate.stream_error(
                     self, f"the stream ended without its {self.terminator()} (truncated answer)"
                 )
+            await _drain(deltas)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -371,6 +374,21 @@ class BaseAdapter:
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+
+
+async def _drain(deltas: AsyncIterator[Delta]) -> None:
+    """Read what follows the end-of-stream marker (normally just the end of the HTTP body).
+
+    A response closed before its body is fully read cannot go back to the connection pool,
+    so every call would pay a new TCP (and TLS) handshake. Whatever comes after the marker
+    is ignored, and a server that keeps the body open gets a short grace period only.
+    """
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in deltas:
+                pass
+    except (TimeoutError, httpx.HTTPError, E.VesselError):
+        pass  # the answer is complete; this connection just won't be reused
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

@@ -80,7 +80,7 @@ class OpenAIAdapter(BaseAdapter):
                 raise translate.stream_error(self, f"error during the answer: {translate.error_message(sse.data)}")
             if sse.data.startswith("[DONE]"):
                 yield Delta(done=True)
-                return
+                continue  # the caller stops here; what follows is only read to end the body
             try:
                 data = json.loads(sse.data)
             except ValueError:

@@ -63,6 +63,17 @@ class RecordedRequest:
     """raw request body"""
     json: Any = None
     """the body parsed as JSON, or None"""
+    client_port: int | None = None
+    """the client's TCP port: requests with the same port came over one pooled connection"""
+
+
+def _peer_port(req: Any) -> int | None:
+    stream = getattr(req.connection, "stream", None)
+    sock = getattr(stream, "socket", None)
+    try:
+        return sock.getpeername()[1] if sock is not None else None
+    except OSError:
+        return None
 
 
 def normalize_cloud_models(models: Any) -> list[str] | None:
@@ -160,6 +171,7 @@ class PracticeHandler(RequestHandler):
                 headers={k.lower(): v for k, v in req.headers.items()},
                 body=req.body,
                 json=parsed,
+                client_port=_peer_port(req),
             )
         )
 
