@@ -38,6 +38,12 @@ def main() -> None:
             f"First call after restarting it served locally: {bool(d['first_call_after_restart_local'])} "
             f"({d['first_call_after_restart_ms']:.1f} ms)"
         )
+        report["memory"] = m = core.memory(fleet)
+        print(
+            f"Peak allocation while a 20,000-token answer ({m['answer_chars']:,} chars) streams through ask(): "
+            f"{m['peak_alloc_20k_tokens_mb']:.1f} MB; max RSS growth over 300 calls: "
+            f"{m['max_rss_growth_kb_per_call']:.2f} KB per call"
+        )
     report["import"] = core.import_cost()
     print(f"import vessel_nb: {report['import']['import_vessel_nb_ms']:.0f} ms (pandas, widgets, tornado not imported)")
     out = Path(__file__).parent / "results"

@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from vessel_nb import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
+from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
 
 
 def _ollama_body(n: int) -> bytes:
@@ -145,3 +145,40 @@ def import_cost() -> dict[str, float]:
         )
         runs.append(float(out.stdout))
     return {"import_vessel_nb_ms": statistics.median(runs) * 1000}
+
+
+def memory(fleet, calls: int = 300) -> dict[str, float]:
+    """Memory: peak Python allocation while one 20,000-token answer streams through ask(), and
+    how much the process grows over many calls (a leak would show as growth per call)."""
+    import gc
+    import resource
+    import tracemalloc
+
+    body = _ollama_body(20000)
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=_Chunks(body))
+    )
+    orch = AIOrchestrator({"ollama": OllamaAdapter(model="m", transport=transport)}, log_path=False, keep_text=False)
+    orch.ask("warm up")
+    gc.collect()
+    tracemalloc.start()
+    reply = orch.ask("a long answer")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    orch.close()
+
+    orch = fleet.orchestrator(log_path=False, keep_text=False)
+    for _ in range(50):
+        orch.ask("warm up", vessel="ollama")
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(calls):
+        orch.ask("hi", vessel="ollama")
+    gc.collect()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    orch.close()
+    return {
+        "answer_chars": len(reply.text),
+        "peak_alloc_20k_tokens_mb": peak / 1e6,
+        "max_rss_growth_kb_per_call": (after - before) / calls,
+    }
