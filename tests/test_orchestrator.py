@@ -435,3 +435,12 @@ def test_connections_are_pooled_across_calls(orch, practice, vessel):
         orch.ask(f"call {i}", vessel=vessel)
     ports = {r.client_port for r in practice[SERVER[vessel]].requests if r.method == "POST"}
     assert len(ports) == 1 and None not in ports
+
+
+def test_an_orchestrator_is_a_context_manager(practice, tmp_path):
+    with practice.orchestrator(log_path=tmp_path / "c.sqlite3") as orch:
+        assert orch.ask("hi").vessel == "ollama"
+    assert orch.log._conn is None  # the log file was closed; its rows stay on disk
+    from vessel_nb.calllog import CallLog
+
+    assert len(CallLog(tmp_path / "c.sqlite3").load_all()) == 1

@@ -236,6 +236,12 @@ class AIOrchestrator:
         """Start a call in the background; ``on_chunk`` is called on the loop thread per chunk."""
         return CallHandle(self._core(messages, **kwargs), on_chunk)
 
+    def __enter__(self) -> AIOrchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close pooled connections and the log file."""
 
