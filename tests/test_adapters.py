@@ -180,6 +180,8 @@ def test_probes_use_free_endpoints_and_read_ollama_tags():
     ok = OllamaAdapter(model="llama3.2", transport=httpx.MockTransport(handler))
     missing = OllamaAdapter(model="qwen2.5:32b", transport=httpx.MockTransport(handler))
     assert asyncio.run(ok.health()).ok is True
+    assert asyncio.run(ok.health_check()) is True  # the lesson's bool form
+    assert asyncio.run(missing.health_check()) is False
     h = asyncio.run(missing.health())
     assert h.ok is False and "ollama pull qwen2.5:32b" in h.detail
     assert all(r.method == "GET" for r in seen)

@@ -7,7 +7,6 @@ The stream is complete only when an object with ``"done": true`` arrives.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -155,7 +154,3 @@ class OllamaAdapter(BaseAdapter):
             self._capabilities[self.model] = caps
         return capability in caps
 
-
-def ollama_host_from_env() -> str:
-    """The address Ollama's own CLI would use."""
-    return os.environ.get("OLLAMA_HOST") or OllamaAdapter.default_url
