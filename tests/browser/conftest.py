@@ -93,32 +93,7 @@ def lab(tmp_path_factory, artifacts):
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
     root.mkdir()
-    dirs = {name: home / name for name in ("settings", "workspaces", "runtime", "config", "data", "ipython")}
-    for d in dirs.values():
-        d.mkdir()
-    # Every cell stays in the DOM (no virtual scrolling), so views off-screen keep rendering;
-    # the kernel starts without a "Select Kernel" dialog; no news prompt over the page.
-    settings = {
-        "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
-        "apputils-extension/notification": {"fetchNews": "false"},
-    }
-    for name, values in settings.items():
-        path = dirs["settings"] / "@jupyterlab" / f"{name}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
-        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
-        "JUPYTER_DATA_DIR": str(dirs["data"]),
-        "IPYTHONDIR": str(dirs["ipython"]),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYTHONWARNINGS": "ignore",
-    }
-    for var in ("OLLAMA_HOST", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        env.pop(var, None)  # the notebook wires its vessels explicitly
+    env = _isolated_jupyter_env(home)
     port = _free_port()
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
@@ -127,31 +102,15 @@ def lab(tmp_path_factory, artifacts):
         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]  # fmt: skip
-    log = (artifacts / "jupyterlab.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}; see {artifacts / 'jupyterlab.log'}")
+    log_path = artifacts / "jupyterlab.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
         try:
-            _get(base + "/api/status")
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(
-                    f"JupyterLab did not answer on {base} in 60 s; see {artifacts / 'jupyterlab.log'}"
-                ) from None
-            time.sleep(0.1)
-    yield base, root
-    os.killpg(proc.pid, signal.SIGTERM)  # the server and the kernels it started
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-    log.close()
+            _wait_until_serving(proc, base, "JupyterLab", log_path)
+            yield base, root
+        finally:
+            _stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +154,7 @@ def dump_on_failure(request, artifacts):
     Path(str(stem) + "-console.txt").write_text("\n".join(console))
 
 
-# --- added for test_frontends.py: Notebook 7, a practice-mode kernel, a page per test -------
+# --- servers, and what test_frontends.py adds: Notebook 7, a practice-mode kernel, a page per test
 
 PRACTICE_KERNEL = "vessel-practice"
 """name of the kernel spec :func:`practice_kernel` writes into the ``lab`` server"""
@@ -205,8 +164,9 @@ SERVER_WAIT = 60.0
 
 
 def _isolated_jupyter_env(home: Path) -> dict[str, str]:
-    """The environment of a Jupyter server whose every directory is under ``home`` (as ``lab``
-    sets up its own): settings that keep every cell in the DOM and start the kernel at once."""
+    """The environment of a Jupyter server whose every directory is under ``home``, with
+    settings that keep every cell in the DOM (no virtual scrolling, so off-screen views keep
+    rendering), start the kernel without a "Select Kernel" dialog, and show no news prompt."""
     dirs = {name: home / name for name in ("settings", "workspaces", "runtime", "config", "data", "ipython")}
     for d in dirs.values():
         d.mkdir(exist_ok=True)
