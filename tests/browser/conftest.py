@@ -13,6 +13,7 @@ purpose, for a quick local run.
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -102,15 +103,8 @@ def lab(tmp_path_factory, artifacts):
         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]  # fmt: skip
-    log_path = artifacts / "jupyterlab.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_serving(proc, base, "JupyterLab", log_path)
-            yield base, root
-        finally:
-            _stop_server(proc)
+    with _serving(cmd, env, port, "JupyterLab", artifacts / "jupyterlab.log") as base:
+        yield base, root
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +204,19 @@ def _wait_until_serving(proc: subprocess.Popen, base: str, what: str, log: Path)
             time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def _serving(cmd: list[str], env: dict[str, str], port: int, what: str, log_path: Path):
+    """Start a Jupyter server, yield its base URL once it answers, stop it (and its kernels)."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_serving(proc, base, what, log_path)
+            yield base
+        finally:
+            _stop_server(proc)
+
+
 def _stop_server(proc: subprocess.Popen) -> None:
     """SIGTERM to the server's process group (the server and its kernels), then SIGKILL."""
     os.killpg(proc.pid, signal.SIGTERM)
@@ -250,15 +257,8 @@ def notebook7(tmp_path_factory, artifacts):
         "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
     ]  # fmt: skip
-    log_path = artifacts / "notebook7.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_serving(proc, base, "Jupyter Notebook 7", log_path)
-            yield base, root
-        finally:
-            _stop_server(proc)
+    with _serving(cmd, env, port, "Jupyter Notebook 7", artifacts / "notebook7.log") as base:
+        yield base, root
 
 
 @pytest.fixture
