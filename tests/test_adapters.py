@@ -1,4 +1,4 @@
-"""Every transcript in shared/protocols, replayed through httpx.MockTransport in random
+"""Every transcript in tests/protocols, replayed through httpx.MockTransport in random
 pieces, must give the right text, usage or error; requests must match the recorded bytes."""
 
 from __future__ import annotations

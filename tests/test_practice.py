@@ -18,7 +18,8 @@ import pytest
 
 from vessel_nb.practice import PracticeFleet, PracticeServer
 
-PROTOCOLS = Path("/work/shared/protocols")
+from .transcripts import PROTOCOLS
+
 ROUTES = ["ollama", "ollama_v1", "anthropic", "openai", "gemini"]
 CLOUD = ["anthropic", "openai", "gemini"]
 PROVIDER = {"ollama": "ollama", "ollama_v1": "ollama", "anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}

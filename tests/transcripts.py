@@ -1,4 +1,4 @@
-"""Read the wire transcripts in shared/protocols and replay them through httpx.MockTransport,
+"""Read the wire transcripts in tests/protocols and replay them through httpx.MockTransport,
 cut into random pieces (inside lines, inside CRLF pairs, inside UTF-8 characters)."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 
-PROTOCOLS = Path(__file__).resolve().parents[2] / "shared" / "protocols"
-if not PROTOCOLS.is_dir():  # CI clones the repo next to a copy of shared/
-    PROTOCOLS = Path(__file__).resolve().parents[1].parent / "shared" / "protocols"
+#: The one place the transcripts are read from: committed beside the tests (see its README.md).
+PROTOCOLS = Path(__file__).parent / "protocols"
 
 
 @dataclass
@@ -28,7 +27,7 @@ class Transcript:
 
 
 def load(name: str) -> Transcript:
-    """Parse ``name`` (e.g. 'ollama-ok-stream.txt') from shared/protocols."""
+    """Parse ``name`` (e.g. 'ollama-ok-stream.txt') from tests/protocols."""
     raw = (PROTOCOLS / name).read_bytes()
     req, resp = raw.split(b"=== REQUEST ===\n", 1)[1].split(b"=== RESPONSE ===\n", 1)
     rhead, rbody = req.split(b"\n\n", 1)

@@ -1,7 +1,7 @@
 """Practice servers: loopback stand-ins for Ollama, Anthropic, OpenAI and Gemini.
 
-They speak each provider's real wire protocol byte for byte (see
-``/work/shared/protocols``), answer with canned replies that say they are practice, and
+They speak each provider's real wire protocol byte for byte (checked against the recorded
+exchanges in the repository's ``tests/protocols/``), answer with canned replies that say they are practice, and
 can be told to fail in the ways real providers fail. Use them in tests, lessons and
 benchmarks::
 
