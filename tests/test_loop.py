@@ -5,17 +5,19 @@ from __future__ import annotations
 import _thread
 import asyncio
 import threading
-import time
 
 import pytest
 
 from vessel_nb import loop as bg
 
 
-def test_keyboard_interrupt_mid_stream_stops_the_call_fast_and_closes_the_connection(practice):
+def test_keyboard_interrupt_mid_stream_cancels_the_call_and_closes_the_connection(practice):
+    # A reply that would stream for ~100 s: the call can only have been cut short by the
+    # interrupt, however slow a loaded machine is. No wall-clock bound (speed is measured in
+    # bench/): a disconnect is counted only while the server still has pieces to send.
     orch = practice.orchestrator(log_path=False)
     srv = practice["ollama"]
-    srv.pace = 0.05
+    srv.pace, srv.reply = 0.05, " ".join(f"word{i}" for i in range(2000))
     before = srv.disconnects
     seen = []
     try:
@@ -24,17 +26,16 @@ def test_keyboard_interrupt_mid_stream_stops_the_call_fast_and_closes_the_connec
                 for chunk in chunks:
                     seen.append(chunk.content)
                     if len(seen) == 2:
-                        interrupted_at = time.monotonic()
                         _thread.interrupt_main()  # what a kernel interrupt does to the cell's thread
-        stopped_in = time.monotonic() - interrupted_at
-        assert stopped_in < 1.0  # measured ~0.1-0.2 s; the bound only guards against hanging
+        # Leaving the block waited for the call to stop: its attempt is already logged.
         assert orch.log.rows[-1]["outcome"] == "cancelled"
-        srv.wait_for(lambda: srv.disconnects > before, timeout=5)
+        srv.wait_for(lambda: srv.disconnects > before, timeout=60)  # polls; hung up mid-stream
         count = len(seen)
-        # nothing keeps arriving once the block is left
+        srv.pace, srv.reply = 0.0, None
+        # nothing keeps arriving once the block is left, and the vessel answers the next call
         assert orch.ask("next", vessel="ollama").vessel == "ollama" and len(seen) == count
     finally:
-        srv.pace = 0.0
+        srv.pace, srv.reply = 0.0, None
         orch.close()
 
 
