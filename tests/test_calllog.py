@@ -23,10 +23,11 @@ def attempt(i: int, **kw) -> Attempt:
     )
 
 
-def test_rows_reach_disk_at_once_and_survive_a_new_log(tmp_path):
+def test_rows_reach_disk_soon_and_survive_a_new_log(tmp_path):
     path = tmp_path / "calls.sqlite3"
     log = CallLog(path)
     log.append(attempt(1, outcome="ok", ttft_s=0.1, latency_s=0.5, tokens_out=7))
+    assert log.flush()  # the writer thread has written it
     # a second reader (a restarted kernel) sees the row before the first log is closed
     again = CallLog(path)
     df = again.load_all()

@@ -1,19 +1,29 @@
-"""The call log: one row per attempt, appended as it happens, kept in SQLite.
+"""The call log: one row per attempt, kept in memory at once and in SQLite soon after.
 
-SQLite in WAL mode lets two kernels append to the same file at once (each insert is its
-own short transaction; ``busy_timeout`` makes a writer wait for the other instead of
-failing). A crash or a kernel restart loses nothing already appended. pandas is imported
-only when a DataFrame is asked for.
+The log never costs an answer. ``append`` only puts the row in memory and in a queue; a
+writer thread (one per log, started when there is something to write, ended when idle)
+writes what is queued in one transaction. So a file locked by another program, a full
+disk, a read-only file or a removed folder never raises into a call nor stalls the event
+loop: the rows stay queued, the user is told once (a warning naming the file and the
+fix), and they are written when the file works again. ``close()`` and the end of the
+process flush what is queued, for a bounded time.
+
+SQLite in WAL mode lets two kernels append to the same file at once; ``busy_timeout``
+makes a writer wait for the other instead of failing. A crash loses at most the rows of
+the last few milliseconds. pandas is imported only when a DataFrame is asked for.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import logging
 import os
 import sqlite3
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +43,22 @@ _TYPES = {
     "private": "INTEGER",
     "local": "INTEGER",
 }
+
+_logger = logging.getLogger(__name__)
+
+#: how long one write waits for another program's lock before it counts as failed
+BUSY_SECONDS = 5.0
+#: most rows written in one transaction
+_BATCH = 500
+#: longest pause between two tries while the file fails
+_MAX_RETRY_DELAY = 2.0
+#: a writer thread with nothing to do ends after this long (a new one starts when needed)
+_IDLE_SECONDS = 2.0
+#: at process exit, how long all logs together may take to write what is queued
+EXIT_FLUSH_SECONDS = 3.0
+
+_live: weakref.WeakSet[CallLog] = weakref.WeakSet()
+_atexit_registered = False
 
 
 def default_path() -> Path:
@@ -54,80 +80,285 @@ class CallLog:
         self.session_id = uuid.uuid4().hex[:12]
         self.keep_text = keep_text
         self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._cond = threading.Condition()
+        self._pending: list[dict[str, Any]] = []  # rows in memory, not yet on disk
+        self._writer: threading.Thread | None = None
+        self._stopping = False
+        self._conn: sqlite3.Connection | None = None  # used by the writer thread only
+        self._inode: tuple[int, int] | None = None
+        self._problem: str | None = None
+        self._told = False
         if path is False:
             self.path: Path | None = None
-        else:
-            self.path = default_path() if path in (None, True) else Path(path).expanduser()
-            self._open()
-
-    def _open(self) -> None:
-        assert self.path is not None
+            return
+        self.path = default_path() if path in (None, True) else Path(path).expanduser()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-            _retry_locked(lambda: _prepare(conn))
+            self._connect()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the call log at {self.path}: {exc}; pass log_path= a writable file, "
                 "or log_path=False to keep the log in memory only"
             ) from None
-        self._conn = conn
+        _watch_at_exit(self)
 
+    # --- the caller's side: never blocks on the file --------------------------------
     def append(self, attempt: Attempt) -> None:
-        """Record one attempt (memory and disk)."""
+        """Record one attempt: in memory now, on disk as soon as the file allows."""
         row = dataclasses.asdict(attempt)
         row["session_id"] = self.session_id
         if not self.keep_text:
             row["prompt"] = row["response"] = None
-        with self._lock:
+        for k, v in row.items():  # lone surrogates cannot be stored: keep memory and disk alike
+            if isinstance(v, str):
+                row[k] = _encodable(v)
+        with self._cond:
             self._rows.append(row)
-            if self._conn is not None:
-                self._conn.execute(
-                    f"INSERT INTO attempts ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in COLUMNS)})",
-                    [row[c] for c in COLUMNS],
-                )
+            if self.path is not None:
+                self._pending.append(row)
+                self._cond.notify_all()
+                if self._writer is None:
+                    self._stopping = False
+                    self._writer = threading.Thread(target=self._run, name="vessel_nb call log", daemon=True)
+                    self._writer.start()
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         """This session's rows as dicts (a copy)."""
-        with self._lock:
+        with self._cond:
             return [dict(r) for r in self._rows]
 
     def __len__(self) -> int:
         return len(self._rows)
 
     @property
+    def unwritten(self) -> int:
+        """Rows of this session not on disk yet (0 for a memory-only log)."""
+        return len(self._pending)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file cannot be written right now (None when it works)."""
+        return self._problem
+
+    @property
     def df(self) -> pd.DataFrame:
         """This session's attempts as a DataFrame, oldest first."""
         return _frame(self.rows)
 
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until every row is on disk; False if the file still fails after ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending, timeout)
+
     def load_all(self) -> pd.DataFrame:
-        """Every session's attempts from the SQLite file."""
-        if self._conn is None:
+        """Every session's attempts from the SQLite file (and this session's rows not written yet)."""
+        if self.path is None:
             return self.df
-        with self._lock:
-            cur = self._conn.execute("SELECT * FROM attempts ORDER BY started_at, call_id, attempt")
-            names = [d[0] for d in cur.description]
-            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        self.flush(timeout=2.0)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS)
+            try:
+                cur = conn.execute("SELECT * FROM attempts ORDER BY started_at, call_id, attempt")
+                names = [d[0] for d in cur.description]
+                rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            _logger.warning("vessel_nb: cannot read the call log at %s (%s); showing this session only", self.path, exc)
+            return self.df
+        with self._cond:
+            rows += [dict(r) for r in self._pending]
         return _frame(rows)
 
-    def close(self) -> None:
-        """Close the file (rows already appended are on disk)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (waiting at most ``timeout``) and release the file.
+
+        The log stays usable: a later append opens the file again.
+        """
+        with self._cond:
+            writer = self._writer
+            self._stopping = True
+            self._cond.notify_all()
+            done = self._cond.wait_for(lambda: not self._pending, timeout)
+            left = len(self._pending)
+        if writer is not None:
+            writer.join(timeout=0.5 if done else 0.1)
+        with self._cond:
+            if self._writer is None:  # nothing will write now: release the file
+                self._disconnect()
+        if not done:
+            _logger.warning(
+                "vessel_nb: %d call-log rows could not be written to %s (%s); they are still in log.df",
+                left,
+                self.path,
+                self._problem or "the file did not answer in time",
+            )
 
     def __repr__(self) -> str:
         where = str(self.path) if self.path else "memory only"
-        return f"CallLog({len(self)} attempts this session, {where})"
+        trouble = f", {self.unwritten} not written yet: {self._problem}" if self._problem else ""
+        return f"CallLog({len(self)} attempts this session, {where}{trouble})"
+
+    # --- the writer thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        delay = 0.05
+        while True:
+            with self._cond:
+                if not self._pending and not self._stopping:
+                    self._cond.wait(_IDLE_SECONDS)
+                if not self._pending:
+                    return self._end()
+                batch = self._pending[:_BATCH]
+            try:
+                self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the rows and retries
+                self._failed(exc)
+                with self._cond:
+                    self._cond.wait(delay)
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+                continue
+            delay = 0.05
+            with self._cond:
+                del self._pending[: len(batch)]
+                self._cond.notify_all()
+            if self._problem is not None:
+                _logger.info("vessel_nb: the call log at %s works again; every row is written", self.path)
+                self._problem = None
+
+    def _end(self) -> None:
+        # under self._cond: a new writer may start as soon as this one is marked gone
+        self._disconnect()
+        self._writer = None
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        changed = self._file_changed()
+        if self._conn is None or changed:
+            self._disconnect()
+            self._connect()
+            if changed:
+                # the file this log wrote to is gone (folder removed, file replaced): write
+                # this session's rows again, so the new file agrees with memory
+                self._rewrite_session()
+        conn = self._conn
+        assert conn is not None
+        _insert(conn, batch)
+
+    def _file_changed(self) -> bool:
+        try:
+            st = os.stat(self.path)  # type: ignore[arg-type]
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._inode
+
+    def _connect(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(self.path)
+        try:
+            _retry_locked(lambda: _prepare(conn))
+            st = os.stat(self.path)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._inode = conn, (st.st_dev, st.st_ino)
+
+    def _rewrite_session(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        have = set(conn.execute("SELECT call_id, attempt FROM attempts WHERE session_id = ?", [self.session_id]))
+        with self._cond:
+            pending = {id(r) for r in self._pending}
+            missing = [r for r in self._rows if id(r) not in pending and (r["call_id"], r["attempt"]) not in have]
+        if missing:
+            _insert(conn, missing)
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _failed(self, exc: BaseException) -> None:
+        self._disconnect()  # open afresh next time: the file may have been moved or recreated
+        self._problem = f"{type(exc).__name__}: {exc}"
+        if self._told:
+            return
+        self._told = True
+        _logger.warning(
+            "vessel_nb: the call log at %s cannot be written (%s). Your calls go on and their rows are "
+            "kept in memory (log.df); they will be written when the file works again. Fix: %s",
+            self.path,
+            exc,
+            _fix(exc, self.path),
+        )
+
+
+_INSERT = (
+    f"INSERT INTO attempts ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+
+def _insert(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    # one transaction per batch: one fsync and one lock for many rows
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_INSERT, [[r[c] for c in COLUMNS] for r in rows])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection for the writer thread (a seam for tests that simulate failing files)."""
+    return sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None)
+
+
+def _fix(exc: BaseException, path: Path | None) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        what = "another program holds the file locked; close it (e.g. a database browser)"
+    elif "full" in text or "no space" in text:
+        what = "free some disk space"
+    elif "readonly" in text or "read-only" in text or "permission" in text:
+        what = f"make {path} writable"
+    elif isinstance(exc, OSError) or "unable to open" in text:
+        what = f"make sure the folder {path.parent if path else ''} exists and is writable"
+    else:
+        what = "check the file"
+    return f"{what}, or pass log_path= another file (log_path=False keeps the log in memory only)"
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _watch_at_exit(log: CallLog) -> None:
+    global _atexit_registered
+    _live.add(log)
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    # Bounded: a file that still fails must not keep the interpreter from exiting.
+    deadline = time.monotonic() + EXIT_FLUSH_SECONDS
+    for log in list(_live):
+        if log.unwritten:
+            log.close(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _prepare(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     cols = ", ".join(f'"{c}" {_TYPES.get(c, "TEXT")}' for c in COLUMNS)
