@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
+from . import checks
 from . import errors as E
 from . import loop as bg
+from .privacy import MARK
 from .types import Chunk, Message, Reply
 
 
@@ -19,7 +21,7 @@ def normalize_messages(messages: str | Sequence[Message]) -> list[Message]:
     if isinstance(messages, str):
         if not messages.strip():
             raise E.ConfigError("the prompt is empty; write a question")
-        return [{"role": "user", "content": messages}]
+        return [{"role": "user", "content": checks.text(messages, "the prompt")}]
     if not isinstance(messages, Sequence) or not messages:
         raise E.ConfigError(
             "messages must be a prompt string or a non-empty list of {'role': ..., 'content': ...} dicts"
@@ -32,7 +34,11 @@ def normalize_messages(messages: str | Sequence[Message]) -> list[Message]:
             raise E.ConfigError(f"message {i} has role {m['role']!r}; use 'system', 'user' or 'assistant'")
         if not isinstance(m["content"], str):
             raise E.ConfigError(f"message {i} content must be text (pass images with images=[...])")
-        out.append({"role": m["role"], "content": m["content"]})
+        msg = {"role": m["role"], "content": checks.text(m["content"], f"message {i}")}
+        if MARK in m:
+            # the mark is kept only as a real bool: "false" must not quietly mean private or not
+            msg[MARK] = checks.typed(m[MARK], bool, f"message {i} {MARK!r}", "True or False")
+        out.append(msg)
     if not any(m["role"] == "user" for m in out):
         raise E.ConfigError("messages need at least one 'user' message")
     return out

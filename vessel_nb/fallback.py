@@ -15,7 +15,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from . import errors as E
-from . import translate
+from . import privacy, translate
 from .routing import Task, plan
 from .types import Attempt, Chunk, Reply, Usage
 
@@ -73,6 +73,11 @@ async def attempt_in_turn(
                 yield Chunk(event="fallback", vessel=cand.name, model=att.model, detail=str(skip))
             continue
 
+        sent, withheld = privacy.outgoing(msgs, adapter, local_only=task.local_only)
+        if withheld:
+            yield Chunk(
+                event="withheld", vessel=cand.name, model=att.model, detail=privacy.withheld_note(withheld, cand.name)
+            )
         start = loop.time()
         parts: list[str] = []
         thinking: list[str] = []
@@ -80,7 +85,7 @@ async def attempt_in_turn(
         stop_reason = None
         try:
             call_opts = {k: v for k, v in options.items() if k != "images"}
-            async with aclosing(adapter.stream(msgs, images=options["images"], **call_opts)) as deltas:
+            async with aclosing(adapter.stream(sent, images=options["images"], **call_opts)) as deltas:
                 async for d in deltas:
                     if d.usage:
                         usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
@@ -122,6 +127,7 @@ async def attempt_in_turn(
                 stop_reason=stop_reason,
                 local=adapter.local,
                 attempts=list(attempts),
+                withheld=withheld,
             )
             yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
             return

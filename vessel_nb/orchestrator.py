@@ -8,10 +8,12 @@ sync stream, ask, background submit — are here.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, aclosing
 from typing import Any
 
+from . import checks, privacy
 from . import errors as E
 from . import loop as bg
 from .adapters.base import BaseAdapter
@@ -161,6 +163,10 @@ class AIOrchestrator:
         # Validate everything before anything is sent: bad input is one clear error.
         msgs = normalize_messages(messages)
         parsed = Task.parse(task)
+        if privacy.newest_prompt_private(msgs) and not parsed.local_only:
+            parsed = dataclasses.replace(parsed, private=True)  # asking a private turn is a private call
+        if system is not None:
+            checks.text(checks.typed(system, str, "system", "text"), "system")
         imgs = [load_image(i) for i in images or ()]
         if vessel is not None and not isinstance(vessel, str):
             raise E.ConfigError(f"vessel must be a vessel name, not {type(vessel).__name__}")

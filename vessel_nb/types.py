@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import ConfigError
+
 Role = Literal["system", "user", "assistant"]
 Message = dict[str, Any]  # {"role": ..., "content": str, "images": [bytes | str, ...]?}
 
@@ -24,6 +26,15 @@ class Timeouts:
     """longest gap allowed between two chunks once the stream has started"""
     total: float | None = 600.0
     """the whole attempt"""
+
+    def __post_init__(self) -> None:
+        # 0 or NaN once meant "no limit" by accident: only None says that.
+        from .checks import limit
+
+        if limit(self.connect, "Timeouts.connect") is None:
+            raise ConfigError("Timeouts.connect must be a positive number of seconds; a connection always has a limit")
+        for name in ("first_token", "idle", "total"):
+            limit(getattr(self, name), f"Timeouts.{name}")
 
     def replace(self, **changes: float | None) -> Timeouts:
         """A copy with some limits changed."""
@@ -149,6 +160,8 @@ class Reply:
     """answered on this machine"""
     attempts: list[Attempt] = field(default_factory=list)
     """every attempt of this call, in order"""
+    withheld: int = 0
+    """private messages left out of what was sent, because this vessel is not local"""
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -177,7 +190,8 @@ class Reply:
         trail = " → ".join([*self.fallback_chain, self.vessel]) if self.fallback_chain else self.vessel
         ttft = f"{self.ttft_s:.2f}s" if self.ttft_s is not None else "–"
         total = f"{self.latency_s:.2f}s" if self.latency_s is not None else "–"
-        return f"{self.text}\n\n<sub>{trail} · {self.model} · first token {ttft} · total {total}</sub>"
+        note = f" · {self.withheld} private message(s) withheld" if self.withheld else ""
+        return f"{self.text}\n\n<sub>{trail} · {self.model} · first token {ttft} · total {total}{note}</sub>"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 # Only this many exchanges are ever kept; the traits choose how many of them are sent.
 _KEEP = 100
@@ -25,7 +26,7 @@ class Exchange:
     vessel: str
     """the vessel that answered"""
     private: bool = False
-    """asked with --private/--heartbeat: only ever resent to calls that stay local too"""
+    """asked with --private/--heartbeat: its turns are marked private when resent"""
 
 
 class ChatHistory:
@@ -45,17 +46,11 @@ class ChatHistory:
     def __len__(self) -> int:
         return len(self._items)
 
-    def recent(self, max_turns: int, max_chars: int, *, private: bool = False) -> list[Exchange]:
-        """The newest exchanges within both limits, oldest first.
-
-        A private exchange is included only when the new call is private too: a ``--chat``
-        cell that may go to the cloud must not carry a private conversation with it.
-        """
+    def recent(self, max_turns: int, max_chars: int) -> list[Exchange]:
+        """The newest exchanges within both limits, oldest first."""
         picked: list[Exchange] = []
         used = 0
         for ex in reversed(self._items):
-            if ex.private and not private:
-                continue
             size = len(ex.prompt) + len(ex.answer)
             if len(picked) >= max_turns or used + size > max_chars:
                 break
@@ -63,11 +58,15 @@ class ChatHistory:
             used += size
         return picked[::-1]
 
-    def messages(self, prompt: str, *, max_turns: int, max_chars: int, private: bool = False) -> list[dict[str, str]]:
-        """The messages for a call that continues the conversation with ``prompt``."""
-        out: list[dict[str, str]] = []
-        for ex in self.recent(max_turns, max(0, max_chars - len(prompt)), private=private):
-            out.append({"role": "user", "content": ex.prompt})
-            out.append({"role": "assistant", "content": ex.answer})
+    def messages(self, prompt: str, *, max_turns: int, max_chars: int) -> list[dict[str, Any]]:
+        """The messages for a call that continues the conversation with ``prompt``.
+
+        Private exchanges are marked, not filtered: the orchestrator leaves them out of
+        whatever goes to a vessel that is not local (see :mod:`vessel_nb.privacy`).
+        """
+        out: list[dict[str, Any]] = []
+        for ex in self.recent(max_turns, max(0, max_chars - len(prompt))):
+            out.append({"role": "user", "content": ex.prompt, "private": ex.private})
+            out.append({"role": "assistant", "content": ex.answer, "private": ex.private})
         out.append({"role": "user", "content": prompt})
         return out

@@ -124,9 +124,7 @@ class AskMagics(Magics):
                 self.history.clear()
             messages: Any = prompt
             if (args.chat or self.chat) and not args.new:
-                messages = self.history.messages(
-                    prompt, max_turns=self.history_turns, max_chars=self.history_chars, private=private
-                )
+                messages = self.history.messages(prompt, max_turns=self.history_turns, max_chars=self.history_chars)
             if fmt == "code":
                 opts.setdefault("system", CODE_SYSTEM)
             if args.compare is not None:
@@ -163,6 +161,8 @@ class AskMagics(Magics):
                         out.event(
                             f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…"
                         )
+                    elif chunk.event == "withheld":
+                        out.event(f"🔒 {chunk.detail}")
                     elif chunk.event == "restart":
                         out.event(f"{chunk.vessel} broke off → restarting on the next vessel…", discard=True)
                     elif chunk.done:

@@ -214,15 +214,17 @@ class ChatPanel(anywidget.AnyWidget):
             opts["vessel"] = None
         return opts
 
-    def _history(self) -> list[dict[str, str]]:
+    def _history(self) -> list[dict[str, Any]]:
         if not self.memory:
             return []
         messages = []
         for entry in self.transcript:
             if entry.get("status") == "done" and entry.get("text"):
+                # Marked, not filtered: the orchestrator keeps private turns off non-local vessels.
+                private = bool((entry.get("asked") or {}).get("private"))
                 messages += [
-                    {"role": "user", "content": entry["prompt"]},
-                    {"role": "assistant", "content": entry["text"]},
+                    {"role": "user", "content": entry["prompt"], "private": private},
+                    {"role": "assistant", "content": entry["text"], "private": private},
                 ]
         return messages
 

@@ -231,7 +231,7 @@ function render({ model, el }) {
       h("summary", { text: "thinking" }), h("div", { class: "vnb-thinking-text", text: thinkingText || "" }));
     const events = (entry.events || []).map((ev) =>
       h("div", { class: `vnb-event vnb-event-${ev.kind}` },
-        ev.kind === "fallback" ? `↪ ${ev.vessel} did not answer — falling back: ` : `↺ ${ev.vessel} broke off — restarting: `,
+        ev.kind === "fallback" ? `↪ ${ev.vessel} did not answer — falling back: ` : ev.kind === "withheld" ? "🔒 " : `↺ ${ev.vessel} broke off — restarting: `,
         h("span", { class: "vnb-event-detail", text: ev.detail })));
     const q = h("div", { class: "vnb-q" },
       h("span", { class: "vnb-q-text", text: entry.prompt }),
