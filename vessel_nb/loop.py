@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from .handoff import Handoff
 
 T = TypeVar("T")
 
@@ -95,91 +96,47 @@ def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
     return asyncio.run_coroutine_threadsafe(coro, get_loop())
 
 
-_END = object()
-
-
 @contextmanager
 def iterate_sync(agen_factory: Callable[[], AsyncIterator[T]], *, ticks: bool = False) -> Iterator[Iterator[T | None]]:
     """Consume an async generator that runs on the background loop, from a plain thread.
 
-    Items travel through a ``queue.Queue``; the consumer waits with ``get(timeout=0.1)`` so
-    a kernel interrupt lands in it. Leaving the ``with`` block — normally, by ``break``, by
-    an exception or by KeyboardInterrupt — cancels the producer and waits until it has
-    finished, so nothing keeps running (or writing) after the cell ends.
+    The loop reads ahead and hands items over in batches (see :mod:`.handoff`); the
+    consumer waits in 0.1 s slices so a kernel interrupt lands in it. Leaving the ``with``
+    block — normally, by ``break``, by an exception or by KeyboardInterrupt — cancels the
+    producer and waits until it has finished, so nothing keeps running (or writing) after
+    the cell ends.
 
     ``ticks=True`` also yields ``None`` whenever 0.1 s pass with no item, so a consumer that
     coalesces its output can flush what it holds back during a pause in the stream.
     """
     _refuse_reentry()
-    loop = get_loop()
-    q: queue.Queue[Any] = queue.Queue()
+    handoff = Handoff(agen_factory, get_loop()).start()
 
-    async def produce() -> None:
-        agen = agen_factory()
-        try:
-            async for item in agen:
-                q.put(item)
-        except BaseException as exc:  # noqa: BLE001 — every outcome goes to the consumer
-            q.put(_Raised(exc))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-        finally:
-            await agen.aclose()
-            q.put(_END)
-
-    future = asyncio.run_coroutine_threadsafe(produce(), loop)
-
-    def items() -> Iterator[T]:
+    def items() -> Iterator[T | None]:
         while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
+            batch = handoff.take_sync(0.1)
+            if batch is None:
                 if ticks:
                     yield None
                 continue
-            if item is _END:
+            if not batch:
                 return
-            if isinstance(item, _Raised):
-                if isinstance(item.exc, asyncio.CancelledError):
-                    return
-                raise item.exc
-            yield item
+            yield from batch
 
     try:
         yield items()
     finally:
-        if not future.done():
-            loop.call_soon_threadsafe(future.cancel)
-        try:
-            concurrent.futures.wait([future], timeout=10)
-        except KeyboardInterrupt:  # a second interrupt while cleaning up: stop waiting
-            pass
-
-
-class _Raised:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
+        handoff.stop_sync()
 
 
 async def bridge(agen_factory: Callable[[], AsyncIterator[T]]) -> AsyncIterator[T]:
     """Iterate a generator that must run on the background loop from *another* event loop
-    (a notebook cell's ``async for``). Each step hops threads; closing cancels the producer."""
-    loop = get_loop()
-    agen = agen_factory()
+    (a notebook cell's ``async for``). Items come over in batches (see :mod:`.handoff`);
+    closing or cancelling the consumer cancels the producer and waits until it has finished."""
+    handoff = Handoff(agen_factory, get_loop()).start()
     try:
-        while True:
-            step = asyncio.run_coroutine_threadsafe(_anext(agen), loop)
-            try:
-                item = await asyncio.wrap_future(step)
-            except StopAsyncIteration:
-                return
-            yield item
+        while batch := await handoff.take_async():
+            for item in batch:
+                yield item
     finally:
-        closing = asyncio.run_coroutine_threadsafe(agen.aclose(), loop)
-        await asyncio.wrap_future(closing)
-
-
-async def _anext(agen: AsyncIterator[T]) -> T:
-    return await agen.__anext__()
+        await handoff.stop_async()
