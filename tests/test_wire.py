@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from vessel_nb.wire import LineSplitter, SSEDecoder, aiter_lines, iter_sse
+from vessel_nb import wire
+from vessel_nb.wire import LineSplitter, LineTooLong, SSEDecoder, aiter_lines, iter_sse
 
 
 def split_all_ways(data: bytes, seed: int) -> list[bytes]:
@@ -71,3 +72,56 @@ def test_sse_event_without_final_blank_line_is_flushed():
     d = SSEDecoder()
     assert d.line("data: [DONE]") is None
     assert [e.data for e in d.flush()] == ["[DONE]"]
+
+
+class _CountingSplit:
+    """Stands in for the newline regex and counts the characters it is asked to scan."""
+
+    def __init__(self, pattern):
+        self.pattern, self.scanned = pattern, 0
+
+    def split(self, text):
+        self.scanned += len(text)
+        return self.pattern.split(text)
+
+
+def test_a_long_line_is_scanned_once_not_once_per_piece(monkeypatch):
+    counter = _CountingSplit(wire._NEWLINE)
+    monkeypatch.setattr(wire, "_NEWLINE", counter)
+    s = LineSplitter()
+    line = "x" * 1_000_000
+    piece = 1000
+    got = []
+    for i in range(0, len(line), piece):
+        got += s.feed(line[i : i + piece].encode())
+    got += s.feed(b"\r\nnext\r\n")
+    assert got == [line, "next"]
+    # quadratic rescanning would have examined ~500 million characters here
+    assert counter.scanned <= 2 * (len(line) + 8)
+
+
+def test_line_endings_split_across_pieces_with_held_text():
+    assert lines_of([b"ab", b"c\r", b"\nd", b"e\r", b"f", b"\n"]) == ["abc", "de", "f"]
+    assert lines_of([b"ab\r", b"\r\n"]) == ["ab", ""]
+    assert lines_of([b"tail\r"]) == ["tail"]
+    assert lines_of([b"a\r\xe2"]) == ["a", "\ufffd"]
+
+
+def test_a_line_past_the_cap_is_refused():
+    s = LineSplitter(max_line=100)
+    assert s.feed(b"x" * 60) == []
+    with pytest.raises(LineTooLong, match="more than 100 characters"):
+        s.feed(b"y" * 60)
+    # a whole over-long line inside one piece is refused too, a line at the cap is not
+    assert LineSplitter(max_line=100).feed(b"z" * 100 + b"\n") == ["z" * 100]
+    with pytest.raises(LineTooLong):
+        LineSplitter(max_line=100).feed(b"ok\n" + b"z" * 101 + b"\nok\n")
+
+
+def test_the_default_cap_is_8_mb():
+    s = LineSplitter()
+    chunk = b"x" * (1 << 20)
+    for _ in range(8):
+        s.feed(chunk)
+    with pytest.raises(LineTooLong):
+        s.feed(b"x")

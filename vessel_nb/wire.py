@@ -20,31 +20,80 @@ from dataclasses import dataclass
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
+MAX_LINE = 8 * 1024 * 1024
+"""The longest line accepted (characters). A server that never sends a newline must not
+make us hold its whole body in memory."""
+
+
+class LineTooLong(ValueError):
+    """A line grew past :data:`MAX_LINE`; the adapter reports it as a stream error."""
+
 
 class LineSplitter:
-    """Feed text pieces, get complete lines; a CR at the end of a piece waits for a LF."""
+    """Feed byte pieces, get complete lines; a CR at the end of a piece waits for a LF.
 
-    def __init__(self) -> None:
-        self._buf = ""
+    Linear in its input: each piece is decoded and scanned once. The unfinished line is
+    kept as a list of pieces and joined once, when its newline arrives (rescanning the
+    held text on every piece made a long line quadratic).
+    """
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self._held: list[str] = []  # pieces of the unfinished line
+        self._held_len = 0
+        self._cr = False  # the last piece ended with CR: maybe the first half of CRLF
+        self._max = max_line
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines completed by them (without their line endings)."""
-        text = self._buf + self._decoder.decode(data)
-        held = ""
-        if text.endswith("\r"):  # might be the first half of CRLF: wait for more
-            text, held = text[:-1], "\r"
-        parts = _NEWLINE.split(text)
-        self._buf = parts.pop() + held
-        return parts
+        return self._split(self._decoder.decode(data), final=False)
 
     def flush(self) -> list[str]:
         """End of input: return the unterminated last line, if any."""
-        text = self._buf + self._decoder.decode(b"", final=True)
-        self._buf = ""
-        if text.endswith("\r"):
+        lines = self._split(self._decoder.decode(b"", final=True), final=True)
+        if self._held:
+            lines.append("".join(self._held))
+        self._held, self._held_len = [], 0
+        return lines
+
+    def _split(self, text: str, *, final: bool) -> list[str]:
+        if self._cr:
+            text = "\r" + text
+            self._cr = False
+        if not final and text.endswith("\r"):
             text = text[:-1]
-        return [text] if text else []
+            self._cr = True
+        if "\r" in text:
+            lines = _NEWLINE.split(text)
+        elif "\n" in text:
+            lines = text.split("\n")  # the common case, several times faster than the regex
+        else:
+            if text:
+                self._hold(text)
+            return []
+        tail = lines.pop()
+        if self._held:
+            self._held.append(lines[0])
+            lines[0] = "".join(self._held)
+            self._held, self._held_len = [], 0
+        if len(text) + len(lines[0]) > self._max:  # only then can a completed line be too long
+            for line in lines:
+                self._check(len(line))
+        if tail:
+            self._hold(tail)
+        return lines
+
+    def _hold(self, text: str) -> None:
+        self._held.append(text)
+        self._held_len += len(text)
+        self._check(self._held_len)
+
+    def _check(self, length: int) -> None:
+        if length > self._max:
+            raise LineTooLong(
+                f"the server sent a line of more than {self._max:,} characters without a line break"
+                " (not a stream this vessel's protocol can produce)"
+            )
 
 
 async def aiter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
