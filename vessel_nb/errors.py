@@ -11,6 +11,7 @@
     │   ├── AuthError                  401 / 403 / Gemini's API_KEY_INVALID
     │   ├── ModelNotFound              404: model not pulled / not known to the provider
     │   ├── RateLimited                429 (carries retry_after)
+    │   ├── BillingError               no quota or credit left (OpenAI insufficient_quota): long cooldown
     │   ├── ServerError                5xx, 529 (overloaded)
     │   ├── BadRequest                 other 4xx
     │   └── StreamError                error event inside a 200 stream, malformed or truncated stream
@@ -18,8 +19,9 @@
     │   └── NoLocalVessel              a private/heartbeat call found no local vessel up (fails closed)
     └── StreamInterrupted (RuntimeError) a vessel failed after tokens arrived; keeps the partial text
 
-HTTP and transport failures become these classes in exactly one place,
-:mod:`vessel_nb.translate`. Messages are written for a person in a notebook: which
+HTTP and transport failures, and error events inside a 200 stream, become these classes in
+exactly one place, :mod:`vessel_nb.translate`; an error event gets the class of the HTTP
+status it stands for. Messages are written for a person in a notebook: which
 vessel, what happened, what to do. They never contain an API key.
 """
 
@@ -109,6 +111,13 @@ class RateLimited(VesselError):
     """The provider is rate limiting this key."""
 
     kind = "rate_limited"
+
+
+class BillingError(VesselError):
+    """The account has no quota or credit left (OpenAI's ``insufficient_quota``, sent as a
+    429): not a short rate limit, so waiting a few seconds cannot help."""
+
+    kind = "billing"
 
 
 class ServerError(VesselError):

@@ -22,6 +22,9 @@ _BASE_COOLDOWN = 5.0
 _MAX_COOLDOWN = 120.0
 # Wrong key or model: retrying soon cannot help, but a person may fix it in the next cell.
 _CONFIG_COOLDOWN = 60.0
+# No quota or credit left: only a person (paying, raising a limit) can fix it, so don't
+# spend a request on it for a long while, whatever Retry-After the 429 carried.
+_BILLING_COOLDOWN = 1800.0
 
 
 def _now_iso() -> str:
@@ -61,7 +64,9 @@ class VesselState:
         self.last_ok = False
         self.last_error = err.reason
         self.checked_at = _now_iso()
-        if err.retry_after is not None:
+        if isinstance(err, E.BillingError):
+            cooldown = _BILLING_COOLDOWN
+        elif err.retry_after is not None:
             cooldown = min(err.retry_after, 3600.0)
         elif isinstance(err, E.VesselUnavailable) and local:
             cooldown = 0.0  # retrying a refused local port is nearly free

@@ -78,28 +78,163 @@ def retry_after(headers: httpx.Headers | dict[str, str], body: bytes = b"") -> f
     return None
 
 
-def from_status(adapter: BaseAdapter, status: int, headers: httpx.Headers, body: bytes) -> E.VesselError:
-    """Translate a non-2xx response into the right exception."""
-    name = adapter.name
-    msg = adapter.redact(error_message(body)) or f"HTTP {status}"
-    fields = _error_fields(body)
-    wait = retry_after(headers, body)
+# What an error *code* or *type* stands for, as the HTTP status that carries it when the
+# error comes before the stream. An error event inside a 200 stream is classified by the
+# same table, so it gets the same class, and the same cooldown, as its HTTP twin.
+_CODE_STATUS = {
+    # Anthropic error types (https://docs.anthropic.com/en/api/errors)
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+    # OpenAI codes and types (error guide; Responses ``response.failed`` error codes)
+    "invalid_api_key": 401,
+    "model_not_found": 404,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "invalid_prompt": 400,
+    # Gemini (google.rpc) status names
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+# Codes that mean the account has no money or quota left: waiting a minute cannot help.
+_BILLING_CODES = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
+_DETAIL_CHARS = 200
+
+
+def _fields_of(body: Any) -> dict[str, Any]:
+    """The error object from a body (bytes, text or parsed JSON) in any provider's shape."""
+    data = body
+    if isinstance(body, (bytes, str)):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return {}
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, dict):
+        return {}
+    err = data.get("error")
+    if isinstance(err, dict):
+        return err
+    # OpenAI Responses ``error`` events carry code/message at the top level.
+    return data if ("code" in data or data.get("type") == "error") else {}
+
+
+def _status_of(fields: dict[str, Any]) -> int | None:
+    """The HTTP status an error object stands for: a numeric code, else its code, type or status name."""
+    code = fields.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    if isinstance(code, str) and code.isdigit() and 400 <= int(code) <= 599:
+        return int(code)
+    for key in ("code", "type", "status"):
+        value = fields.get(key)
+        if isinstance(value, str) and value in _CODE_STATUS:
+            return _CODE_STATUS[value]
+    return None
+
+
+def provider_detail(fields: dict[str, Any]) -> str:
+    """What the provider adds to explain an error, beyond its message: OpenRouter's
+    ``metadata.raw`` (the upstream provider's own words), Gemini's ``details[].reason``."""
+    parts: list[str] = []
+    meta = fields.get("metadata")
+    if isinstance(meta, dict):
+        raw = meta.get("raw")
+        if raw not in (None, ""):
+            text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
+            text = error_message(text) if text.lstrip().startswith(("{", "[")) else " ".join(text.split())
+            who = meta.get("provider_name")
+            parts.append(f"{who} says: {text}" if isinstance(who, str) and who else text)
+    for detail in fields.get("details") or []:
+        reason = isinstance(detail, dict) and detail.get("reason")
+        if isinstance(reason, str) and reason and f"reason: {reason}" not in parts:
+            parts.append(f"reason: {reason}")
+    text = "; ".join(parts)
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
+
+
+def _code_name(fields: dict[str, Any]) -> str:
+    for key in ("code", "type", "status"):
+        value = fields.get(key)
+        if isinstance(value, str) and value and value != "error":
+            return value
+    return ""
+
+
+def _classify(
+    adapter: BaseAdapter, status: int, msg: str, fields: dict[str, Any], kw: dict[str, Any], *, in_stream: bool
+) -> E.VesselError:
+    """The exception for an error of HTTP class ``status`` (or an error event of that class)."""
+    wait = kw.get("retry_after")
+    where = "during the answer: " if in_stream else ""
+    shown = f"HTTP {status}" if kw.get("status") is not None else (_code_name(fields) or f"class {status}")
     details = fields.get("details") or []
     key_invalid = any(isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details)
-    kw: dict[str, Any] = {"vessel": name, "status": status, "retry_after": wait}
+    codes = {fields.get("code"), fields.get("type")}
+    if codes & _BILLING_CODES:
+        env = adapter.key_env[0] if adapter.key_env else "the API key"
+        return E.BillingError(
+            f"{where}out of quota or credit ({shown}): {msg}",
+            hint=f"check the plan and billing of the account behind {env}; this vessel is skipped for a while",
+            **kw,
+        )
     if status in (401, 403) or key_invalid:
         env = adapter.key_env[0] if adapter.key_env else "the API key"
-        return E.AuthError(f"{msg} (HTTP {status})", hint=f"check {env}", **kw)
+        return E.AuthError(f"{where}{msg} ({shown})", hint=f"check {env}", **kw)
     if status == 404:
         hint = adapter.model_not_found_hint()
-        return E.ModelNotFound(f"model {adapter.model!r} not found: {msg}", hint=hint, **kw)
+        return E.ModelNotFound(f"{where}model {adapter.model!r} not found: {msg}", hint=hint, **kw)
     if status == 429:
         hint = f"retry in {wait:.0f}s" if wait is not None else "wait a moment or use another vessel"
-        return E.RateLimited(f"rate limited: {msg}", hint=hint, **kw)
+        return E.RateLimited(f"{where}rate limited: {msg}", hint=hint, **kw)
     if status >= 500:
         label = "overloaded" if status in (503, 529) else "server error"
-        return E.ServerError(f"{label} (HTTP {status}): {msg}", **kw)
-    return E.BadRequest(f"request refused (HTTP {status}): {msg}", **kw)
+        return E.ServerError(f"{where}{label} ({shown}): {msg}", **kw)
+    return E.BadRequest(f"{where}request refused ({shown}): {msg}", **kw)
+
+
+def _message(adapter: BaseAdapter, body: Any, fields: dict[str, Any], fallback: str) -> str:
+    msg = error_message(body) or fallback
+    detail = provider_detail(fields)
+    if detail and detail not in msg:
+        msg = f"{msg} ({detail})"
+    return adapter.redact(msg)
+
+
+def from_status(adapter: BaseAdapter, status: int, headers: httpx.Headers, body: bytes) -> E.VesselError:
+    """Translate a non-2xx response into the right exception."""
+    fields = _error_fields(body)
+    msg = _message(adapter, body, fields, f"HTTP {status}")
+    kw: dict[str, Any] = {"vessel": adapter.name, "status": status, "retry_after": retry_after(headers, body)}
+    return _classify(adapter, status, msg, fields, kw, in_stream=False)
+
+
+def from_event(adapter: BaseAdapter, body: Any) -> E.VesselError:
+    """Translate an error reported inside a 200 stream (an error event or an in-band error
+    object) into the class its HTTP twin would get: Anthropic's ``overloaded_error`` is the
+    529 class, ``rate_limit_error`` rate limiting, an OpenAI-compatible ``{"error": {"code":
+    400}}`` a refused request. An error that names no known code stays a StreamError."""
+    fields = _fields_of(body)
+    status = _status_of(fields)
+    msg = _message(adapter, body, fields, "error event")
+    if status is None:
+        return stream_error(adapter, f"error during the answer: {msg}")
+    kw: dict[str, Any] = {"vessel": adapter.name, "status": None, "retry_after": None}
+    return _classify(adapter, status, msg, fields, kw, in_stream=True)
 
 
 def from_transport(adapter: BaseAdapter, exc: BaseException) -> E.VesselError:

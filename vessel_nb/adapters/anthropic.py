@@ -83,10 +83,7 @@ class ClaudeAdapter(BaseAdapter):
                 raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
             kind = sse.event if sse.event != "message" else data.get("type", "")
             if kind == "error":
-                err = data.get("error") or {}
-                raise translate.stream_error(
-                    self, f"error during the answer: {err.get('type', 'error')}: {err.get('message', '')}"
-                )
+                raise translate.from_event(self, data)
             if kind == "message_start":
                 message = data.get("message") or {}
                 tokens_in = (message.get("usage") or {}).get("input_tokens")

@@ -80,7 +80,7 @@ class GeminiAdapter(BaseAdapter):
             if not isinstance(data, dict):
                 raise translate.stream_error(self, f"unexpected event data: {sse.data[:80]!r}")
             if data.get("error"):
-                raise translate.stream_error(self, f"error during the answer: {translate.error_message(data)}")
+                raise translate.from_event(self, data)
             candidates = data.get("candidates") or []
             if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
                 reason = data["promptFeedback"]["blockReason"]

@@ -77,7 +77,7 @@ class OpenAIAdapter(BaseAdapter):
     async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
         async for sse in aiter_sse(lines):
             if sse.raw:
-                raise translate.stream_error(self, f"error during the answer: {translate.error_message(sse.data)}")
+                raise translate.from_event(self, sse.data)
             if sse.data.startswith("[DONE]"):
                 yield Delta(done=True)
                 continue  # the caller stops here; what follows is only read to end the body
@@ -86,7 +86,7 @@ class OpenAIAdapter(BaseAdapter):
             except ValueError:
                 raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
             if isinstance(data, dict) and data.get("error"):
-                raise translate.stream_error(self, f"error during the answer: {translate.error_message(data)}")
+                raise translate.from_event(self, data)
             choices = data.get("choices") or []
             u = data.get("usage")
             choice = choices[0] if choices else {}
