@@ -34,7 +34,18 @@ from .errors import ConfigError
 DEFAULT_MODELS = {
     "ollama": os.environ.get("VESSEL_NB_OLLAMA_MODEL", "llama3.2"),
 }
-_OPTIONS = {"provider", "model", "base_url", "local", "api_key_env", "vision", "thinking", "max_tokens"}
+# Every option of a [vessels.NAME] table, its type, and how it is described in an error.
+_OPTIONS: dict[str, tuple[type, str]] = {
+    "provider": (str, 'text, e.g. "openai"'),
+    "model": (str, 'text, e.g. "llama3.2"'),
+    "base_url": (str, 'text, e.g. "http://127.0.0.1:8080/v1"'),
+    "local": (bool, "true or false (without quotes)"),
+    "api_key_env": (str, 'the name of an environment variable, e.g. "MY_KEY_VAR"'),
+    "vision": (bool, "true or false (without quotes)"),
+    "thinking": (bool, "true or false (without quotes)"),
+    "max_tokens": (int, "a positive whole number, e.g. 1024"),
+}
+_TOP_LEVEL = ("priority", "vessels")
 
 
 @dataclass
@@ -72,14 +83,17 @@ def default_setup(path: str | os.PathLike | None = None) -> Setup:
         if path:
             raise ConfigError(f"config file not found: {file}")
         return Setup(vessels, priority, "defaults (no config file)")
-    try:
-        data = tomllib.loads(file.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read the config file {file}: {exc}") from None
-    for name, spec in (data.get("vessels") or {}).items():
-        vessels[name] = _build(name, spec, vessels.get(name), file)
+    data = _read(file)
+    for name, spec in data.get("vessels", {}).items():
+        try:
+            vessels[name] = _build(name, spec, vessels.get(name), file)
+        except ConfigError as exc:
+            text = str(exc)
+            raise ConfigError(text if text.startswith(str(file)) else f"{file}: [vessels.{name}]: {text}") from None
     if "priority" in data:
-        priority = list(data["priority"])
+        priority = data["priority"]
+        if not isinstance(priority, list) or not all(isinstance(n, str) for n in priority):
+            raise ConfigError(f'{file}: priority must be a list of vessel names, e.g. ["ollama", "claude"]')
         missing = [n for n in priority if n not in vessels]
         if missing:
             raise ConfigError(
@@ -91,6 +105,31 @@ def default_setup(path: str | os.PathLike | None = None) -> Setup:
     return Setup(vessels, priority, str(file))
 
 
+def _read(file: Path) -> dict[str, Any]:
+    """The file's TOML as a dict of the known top-level keys, or one ConfigError."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {file}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read the config file {file}: byte {exc.start} is not UTF-8; save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read the config file {file}: {exc}") from None
+    unknown = [k for k in data if k not in _TOP_LEVEL]
+    if unknown:
+        raise ConfigError(
+            f"{file}: unknown setting {unknown[0]!r} at the top level; the file has priority = [...] "
+            "and [vessels.NAME] tables only"
+        )
+    if not isinstance(data.get("vessels", {}), dict):
+        raise ConfigError(f"{file}: vessels must be tables like [vessels.ollama], not {type(data['vessels']).__name__}")
+    return data
+
+
 def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> BaseAdapter:
     if not isinstance(spec, dict):
         raise ConfigError(f"{file}: [vessels.{name}] must be a table")
@@ -99,11 +138,17 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
             f"{file}: [vessels.{name}] has an api_key; keys must not be written in files. "
             'Put the key in an environment variable and name it with api_key_env = "MY_KEY_VAR"'
         )
-    unknown = set(spec) - _OPTIONS
+    unknown = set(spec) - set(_OPTIONS)
     if unknown:
         raise ConfigError(
-            f"{file}: [vessels.{name}] has unknown option {sorted(unknown)[0]!r}; options: {', '.join(sorted(_OPTIONS))}"
+            f"{file}: [vessels.{name}] has unknown option {sorted(unknown)[0]!r}; options: {', '.join(_OPTIONS)}"
         )
+    for field, value in spec.items():
+        kind, expected = _OPTIONS[field]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ConfigError(
+                f"{file}: [vessels.{name}] {field} = {value!r} is {_toml_type(value)}; {field} must be {expected}"
+            )
     provider = spec.get("provider") or (current.provider if current else None)
     if provider not in ADAPTERS:
         raise ConfigError(f"{file}: [vessels.{name}] needs provider = one of {', '.join(sorted(ADAPTERS))}")
@@ -117,6 +162,11 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
     adapter = cls(model, **kwargs) if model else cls(**kwargs)
     adapter.name = name
     return adapter
+
+
+def _toml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 __all__ = ["ClaudeAdapter", "GeminiAdapter", "OllamaAdapter", "OpenAIAdapter", "Setup", "config_path", "default_setup"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from . import errors as E
+from . import locality
 
 if TYPE_CHECKING:
     from .adapters.base import BaseAdapter
@@ -245,6 +246,10 @@ def from_transport(adapter: BaseAdapter, exc: BaseException) -> E.VesselError:
     if isinstance(exc, httpx.TimeoutException):
         return E.VesselTimeout(f"{where} timed out ({type(exc).__name__})", vessel=adapter.name)
     if isinstance(exc, httpx.ConnectError):
+        refused = next((e for e in _chain(exc) if isinstance(e, locality.NotLocalAddress)), None)
+        if refused is not None:
+            hint = "use a loopback address such as 127.0.0.1 in base_url (or declare local=True for a host you trust)"
+            return E.VesselUnavailable(str(refused), vessel=adapter.name, hint=hint)
         text = " ".join(str(e).lower() for e in _chain(exc))
         if any(isinstance(e, ConnectionRefusedError) for e in _chain(exc)) or "refused" in text or "errno 111" in text:
             reason = "connection refused"

@@ -5,7 +5,6 @@ request, how to read its stream, and which free endpoint tells whether it is up.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import time
 import weakref
@@ -16,8 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .. import address, checks, locality, translate
 from .. import errors as E
-from .. import translate
 from ..images import Image, load_image
 from ..types import Delta, Health, Message, Timeouts, Usage
 from ..wire import aiter_lines
@@ -41,15 +40,6 @@ class CallOptions:
     """ask for visible reasoning where the provider supports it"""
     extra: dict[str, Any] = field(default_factory=dict)
     """provider-specific body fields, merged in last"""
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class BaseAdapter:
@@ -86,9 +76,26 @@ class BaseAdapter:
     ) -> None:
         if not isinstance(model, str) or not model.strip():
             raise E.ConfigError(f"{type(self).__name__} needs a model name, e.g. model={self._example_model()!r}")
-        self.model = model.strip()
+        who = type(self).__name__
+        checks.typed(name, (str, type(None)), f"{who}: name", "a vessel name (text)")
+        checks.typed(api_key, (str, type(None)), f"{who}: api_key", "text (or None to read it from the environment)")
+        checks.typed(base_url, (str, type(None)), f"{who}: base_url", f"text like {self.default_url!r}")
+        for flag, value in (("local", local), ("vision", vision), ("thinking", thinking)):
+            checks.typed(value, (bool, type(None)), f"{who}: {flag}", "True, False or None")
+        checks.typed(timeouts, (Timeouts, type(None)), f"{who}: timeouts", "a vessel_nb.Timeouts(...)")
+        checks.typed(max_tokens, (int, type(None)), f"{who}: max_tokens", "a positive whole number")
+        if max_tokens is not None and max_tokens < 1:
+            raise E.ConfigError(f"{who}: max_tokens must be a positive whole number, not {max_tokens}")
+        checks.typed(
+            transport, (httpx.AsyncBaseTransport, type(None)), f"{who}: transport", "an httpx.AsyncBaseTransport"
+        )
+        if api_key is not None:
+            checks.text(api_key, f"{who}: api_key")
+        self.model = checks.text(model.strip(), f"{who}: model")
         self.name = name or self.provider
-        self.base_url = self._normalize_url(base_url or os.environ.get(self.url_env or "-", "") or self.default_url)
+        from_env = os.environ.get(self.url_env or "-", "") if base_url is None else ""
+        self._url_field = self.url_env if from_env else "base_url"  # named in address errors
+        self.base_url = self._normalize_url(base_url or from_env or self.default_url)
         # The key is kept out of every public attribute, repr and message (see redact()).
         self.__key = (
             api_key if api_key is not None else next((os.environ[v] for v in self.key_env if os.environ.get(v)), None)
@@ -109,13 +116,7 @@ class BaseAdapter:
         return "model-name"
 
     def _normalize_url(self, url: str) -> str:
-        url = url.strip().rstrip("/")
-        if "://" not in url:
-            url = "http://" + url
-        parts = urlsplit(url)
-        if not parts.hostname:
-            raise E.ConfigError(f"{self.name}: base_url {url!r} has no host; use e.g. {self.default_url!r}")
-        return url
+        return address.parse(url, who=self.name, example=self.default_url, field=self._url_field)
 
     @property
     def host_label(self) -> str:
@@ -126,8 +127,9 @@ class BaseAdapter:
 
     @property
     def is_loopback(self) -> bool:
-        """The address is on this machine."""
-        return _is_loopback(urlsplit(self.base_url).hostname or "")
+        """The address is meant to be on this machine: a loopback IP, or ``localhost`` (whose
+        addresses are checked at every connection, see :mod:`vessel_nb.locality`)."""
+        return locality.claims_loopback(urlsplit(self.base_url).hostname or "")
 
     @property
     def local(self) -> bool:
@@ -231,11 +233,16 @@ class BaseAdapter:
         client = self._clients.get(loop)
         if client is None or client.is_closed:
             t = self.timeouts
+            limits = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60)
+            transport = self._transport
+            if transport is None and self.local and self.is_loopback:
+                transport = locality.loopback_transport(limits)  # connect only to checked loopback addresses
             client = httpx.AsyncClient(
-                transport=self._transport,
+                transport=transport,
                 timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=t.connect),
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60),
-                trust_env=not self.is_loopback,
+                limits=limits,
+                # a proxy from the environment must never carry a local (private) call off the machine
+                trust_env=not (self.local or self.is_loopback),
                 follow_redirects=False,
             )
             self._clients[loop] = client

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import httpx
 
+from .. import address, checks, translate
 from .. import errors as E
-from .. import translate
 from ..types import Delta, Timeouts
 from .base import BaseAdapter, usage
 
@@ -41,6 +41,7 @@ class OllamaAdapter(BaseAdapter):
         **kw,
     ) -> None:
         super().__init__(model, api_key=api_key, base_url=base_url, **kw)
+        checks.typed(keep_alive, (str, int, type(None)), "OllamaAdapter: keep_alive", 'a duration like "5m" or seconds')
         self.keep_alive = keep_alive
         self._capabilities: dict[str, list[str]] = {}
 
@@ -50,10 +51,7 @@ class OllamaAdapter(BaseAdapter):
 
     def _normalize_url(self, url: str) -> str:
         # OLLAMA_HOST is often "0.0.0.0:11434" (the bind address) or has no scheme/port.
-        url = super()._normalize_url(url.replace("0.0.0.0", "127.0.0.1"))
-        if url.count(":") == 1:
-            url += ":11434"
-        return url
+        return address.parse(url, who=self.name, example="127.0.0.1:11434", default_port=11434, field=self._url_field)
 
     @property
     def local(self) -> bool:
@@ -153,4 +151,3 @@ class OllamaAdapter(BaseAdapter):
             caps = list(response.json().get("capabilities") or [])
             self._capabilities[self.model] = caps
         return capability in caps
-
