@@ -11,7 +11,7 @@ import pytest
 from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
 from vessel_nb import errors as E
 
-from .transcripts import all_names, load, replay
+from .transcripts import RandomChunks, all_names, load, replay
 
 KEY = "sk-test-SECRET-0123456789"
 
@@ -25,8 +25,10 @@ def adapter_for(name: str, transport):
         return OllamaAdapter(model="llama3.2", transport=transport)
     if name.startswith("anthropic"):
         return ClaudeAdapter(model="claude-3-opus-latest", api_key=KEY, transport=transport)
+    if name.startswith("openai-responses"):  # api="auto" on OpenAI's own host: the Responses API
+        return OpenAIAdapter(model="gpt-5-codex", api_key=KEY, transport=transport)
     if name.startswith("openai"):
-        return OpenAIAdapter(model="gpt-4o-2024-08-06", api_key=KEY, transport=transport)
+        return OpenAIAdapter(model="gpt-4o-2024-08-06", api_key=KEY, transport=transport, api="chat")
     if name.startswith("gemini"):
         return GeminiAdapter(model="gemini-2.5-flash-lite", api_key=KEY, transport=transport)
     raise AssertionError(name)
@@ -42,6 +44,9 @@ OK = {
     "ollama-ok-stream.txt": ("Rayleigh scattering.", 26, 4),
     "ollama-openai-ok-stream.txt": ("Rayleigh scattering.", 26, 4),
     "openai-ok-stream-2025.txt": ("Hello there!", 19, 3),
+    "openai-responses-ok-stream.txt": ("Paris.", 13, 59),
+    "openai-responses-reasoning-stream.txt": ("Hello! How can I assist you today?", 75, 186),
+    "openai-responses-incomplete.txt": ("2, 3, 5", 15, 16),
 }
 BEFORE = {
     "anthropic-auth-401.txt": E.AuthError,
@@ -57,6 +62,9 @@ BEFORE = {
     "openai-auth-401.txt": E.AuthError,
     "openai-error-before-stream.txt": E.RateLimited,
     "openai-model-not-found.txt": E.ModelNotFound,
+    "openai-responses-quota-429.txt": E.BillingError,
+    "openai-responses-bad-request-400.txt": E.BadRequest,
+    "openai-responses-failed.txt": E.ServerError,  # response.failed {code: server_error}, in a 200 stream
 }
 MID = {
     "anthropic-error-mid-stream.txt": ("Hello", "Overloaded"),
@@ -65,12 +73,15 @@ MID = {
     "ollama-error-mid-stream-generate.txt": (None, "an error was encountered while running the model"),
     "ollama-openai-error-mid-stream.txt": (" Yes.", "[DONE]"),
     "openai-error-mid-stream.txt": ("I'm unable", "The server had an error"),
+    "openai-responses-error-mid-stream.txt": ("Rayleigh scattering", "Rate limit reached"),
 }
 STREAMS = sorted(set(OK) | set(BEFORE) | set(MID) | {"openai-ok-stream.txt"})
 
 
 def test_every_transcript_is_covered():
-    assert set(all_names()) - set(STREAMS) == {"ollama-health.txt"}  # a GET /, covered in test_probes below
+    # ollama-health: a GET /, covered in test_probes below; the Chat Completions refusal of a
+    # Codex model: test_a_refused_codex_model_switches_to_the_responses_api below
+    assert set(all_names()) - set(STREAMS) == {"ollama-health.txt", "openai-responses-chat-refused.txt"}
 
 
 def ask(name: str, seed: int):
@@ -132,12 +143,82 @@ def test_errors_inside_a_200_stream(name, seed):
     assert orch.log.rows[-1]["outcome"] == "interrupted"
 
 
+RESPONSES_SUMMARY = (
+    '**Responding to a greeting**\n\nThe user just said, "Hello!" So, it seems I need to engage. '
+    "I'll greet them back and offer help since they're looking to chat."
+)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_responses_api_reasoning_usage_and_served_model(seed):
+    reply, orch = ask("openai-responses-reasoning-stream.txt", seed)
+    assert reply.thinking.startswith(RESPONSES_SUMMARY)
+    assert reply.thinking.endswith("Let's see where it goes from there!")
+    assert reply.stop_reason == "completed" and reply.model == "gpt-5-codex"
+    if hasattr(reply.usage, "tokens_reasoning"):  # Usage fields of issue 9 item 3
+        assert (reply.usage.tokens_reasoning, reply.usage.tokens_cached) == (128, 64)
+    assert orch.log.rows[0]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_responses_api_incomplete_is_an_answer_with_its_stop_reason(seed):
+    reply, orch = ask("openai-responses-incomplete.txt", seed)
+    assert reply.stop_reason == "max_output_tokens"
+    assert orch.log.rows[0]["outcome"] == "ok"
+
+
+def test_a_mid_stream_error_event_keeps_the_class_of_its_code():
+    exc, _ = ask("openai-responses-error-mid-stream.txt", 0)
+    assert type(exc.error) is E.RateLimited
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_refused_codex_model_switches_to_the_responses_api(seed, caplog):
+    import httpx
+
+    refused, ok = load("openai-responses-chat-refused.txt"), load("openai-responses-ok-stream.txt")
+    seen: list = []
+
+    def handler(request):
+        seen.append(request)
+        t = refused if request.url.path.endswith("/chat/completions") else ok
+        return httpx.Response(t.status, headers=t.headers, stream=RandomChunks(t.body, seed, 9))
+
+    # A gateway that is not OpenAI's host: api="auto" starts with Chat Completions.
+    adapter = OpenAIAdapter(
+        model="gpt-5-codex", api_key=KEY, base_url="https://gateway.example/v1", transport=httpx.MockTransport(handler)
+    )
+    assert adapter.api_for() == "chat"
+    orch = AIOrchestrator({"v": adapter}, log_path=False)
+    with caplog.at_level("WARNING", logger="vessel_nb"):
+        reply = orch.ask("Why is the sky blue?")
+        again = orch.ask("And the sunset?")
+    assert reply.text == again.text == "Paris."
+    assert [r.url.path for r in seen] == ["/v1/chat/completions", "/v1/responses", "/v1/responses"]  # once
+    assert adapter.api_for("gpt-5-codex") == "responses" and adapter.api_for("gpt-4o") == "chat"
+    assert "responses for gpt-5-codex" in adapter.describe()["api"]
+    assert sum("switching this model to the Responses API" in r.getMessage() for r in caplog.records) == 1
+    assert [r["outcome"] for r in orch.log.rows] == ["ok", "ok"]
+
+
+def test_api_choice_is_checked_and_explicit_choices_are_kept():
+    with pytest.raises(E.ConfigError, match="chat, responses"):
+        OpenAIAdapter(api="completions")
+    assert OpenAIAdapter(api_key=KEY).api_for() == "responses"  # auto on OpenAI's own host
+    assert OpenAIAdapter(base_url="http://127.0.0.1:8080/v1").api_for() == "chat"  # auto elsewhere
+    assert OpenAIAdapter(base_url="http://127.0.0.1:8080/v1", api="responses").api_for() == "responses"
+    assert OpenAIAdapter(api_key=KEY, api="chat").describe()["api"] == "chat"
+
+
 REQUESTS = {
     "ollama-ok-stream.txt": dict(system="You are a terse assistant."),
     "anthropic-ok-stream.txt": dict(system="You are a terse assistant.", max_tokens=1024),
     "gemini-ok-stream.txt": dict(system="You are a terse assistant.", max_tokens=256),
     "openai-ok-stream.txt": {},
     "ollama-openai-ok-stream.txt": dict(system="You are a terse assistant."),
+    "openai-responses-ok-stream.txt": {},
+    "openai-responses-reasoning-stream.txt": dict(system="You are a terse assistant.", max_tokens=2048, think=True),
+    "openai-responses-incomplete.txt": dict(max_tokens=16),
 }
 
 
@@ -149,7 +230,8 @@ def test_request_bytes_match_the_transcript(name):
     if isinstance(adapter, OllamaAdapter):
         adapter.keep_alive = "5m"
     prompt = json.loads(t.request_body)
-    user = (prompt.get("messages") or [{}])[-1].get("content") or prompt["contents"][-1]["parts"][0]["text"]
+    turns = prompt.get("messages") or prompt.get("input") or [{}]
+    user = turns[-1].get("content") or prompt["contents"][-1]["parts"][0]["text"]
 
     async def go():
         async for _ in adapter.stream([{"role": "user", "content": user}], **REQUESTS[name]):
@@ -246,9 +328,25 @@ def test_multibyte_text_split_inside_characters_in_every_framing(seed):
         )
         + b'event: brand_new_event\ndata: {}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
     )
+    responses = (
+        b"".join(
+            b"event: response.output_text.delta\ndata: "
+            + json.dumps(
+                {"type": "response.output_text.delta", "delta": p, "sequence_number": i}, ensure_ascii=False
+            ).encode()
+            + b"\n\nevent: response.brand_new_event\ndata: {}\n\n"
+            for i, p in enumerate(KOREAN)
+        )
+        + b'event: response.completed\ndata: {"type":"response.completed","response":{"status":"completed"}}\n\n'
+    )
     cases = [
         (OllamaAdapter(model="m", transport=_serve(ollama, "application/x-ndjson", 2, seed))),
-        (OpenAIAdapter(model="m", api_key=KEY, transport=_serve(openai, "text/event-stream", 3, seed))),
+        (OpenAIAdapter(model="m", api_key=KEY, api="chat", transport=_serve(openai, "text/event-stream", 3, seed))),
+        (
+            OpenAIAdapter(
+                model="m", api_key=KEY, transport=_serve(responses, "text/event-stream; charset=utf-8", 2, seed)
+            )
+        ),
         (GeminiAdapter(model="m", api_key=KEY, transport=_serve(gemini, "text/event-stream", 1, seed))),
         (ClaudeAdapter(model="m", api_key=KEY, transport=_serve(claude, "text/event-stream; charset=utf-8", 2, seed))),
     ]

@@ -82,6 +82,15 @@ def test_config_file_adds_a_vessel_and_reorders(tmp_path, monkeypatch):
     assert "llama-secret-1" not in repr(orch) + repr(orch.describe())
 
 
+def test_a_codex_vessel_speaks_the_responses_api(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[vessels.codex]\nprovider = "openai"\nmodel = "gpt-5-codex"\napi = "responses"\n')
+    codex = default_setup(cfg).vessels["codex"]
+    assert codex.model == "gpt-5-codex" and codex.api_for() == "responses" and not codex.store
+    assert codex.describe()["api"] == "responses"
+    assert default_setup(cfg).vessels["openai"].describe()["api"] == "responses (auto)"  # OpenAI's own host
+
+
 @pytest.mark.parametrize(
     "text, words",
     [
@@ -90,6 +99,8 @@ def test_config_file_adds_a_vessel_and_reorders(tmp_path, monkeypatch):
         ('[vessels.x]\nprovider = "ollama"\nmodle = "a"\n', "unknown option 'modle'"),
         ('priority = ["ghost"]\n', "'ghost', which is not a vessel"),
         ("this is not toml", "cannot read the config file"),
+        ('[vessels.x]\nprovider = "claude"\napi = "responses"\n', "api = ... is for provider = 'openai' only"),
+        ('[vessels.x]\nprovider = "openai"\napi = "completions"\n', "use one of auto, chat, responses"),
     ],
 )
 def test_bad_config_files_get_one_clear_error(tmp_path, text, words):

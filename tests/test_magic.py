@@ -514,6 +514,7 @@ def test_status_vessels_config(ip, fleet):
     assert "<table>" in status._repr_html_()
     vessels = ip.run_line_magic("ask", "vessels")
     assert [r[1] for r in vessels.rows] == ["ollama", "claude", "openai", "gemini"]
+    assert vessels.rows[2][2] == "openai: chat (auto)"  # the practice OpenAI is not OpenAI's host
     assert "practice-key" not in repr(vessels) + repr(status)
     config = repr(ip.run_line_magic("ask", "config"))
     assert "AskMagics.max_updates_per_second" in config and "practice-key" not in config

@@ -155,3 +155,9 @@ def test_from_event_reads_every_shape():
     assert type(translate.from_event(adapter, nested)) is E.ServerError
     assert type(translate.from_event(adapter, {"error": {"code": "404", "message": "gone"}})) is E.ModelNotFound
     assert type(translate.from_event(adapter, "not json at all")) is E.StreamError
+
+
+def test_request_shaped_failure_codes_are_refused_requests():
+    adapter = OpenAIAdapter(api_key=KEY)
+    failed = {"error": {"code": "invalid_image", "message": "The image could not be read."}}
+    assert type(translate.from_event(adapter, failed)) is E.BadRequest

@@ -16,6 +16,11 @@ order and add more vessels, such as a llama.cpp server::
     model = "local"
     local = true
 
+    [vessels.codex]
+    provider = "openai"
+    model = "gpt-5-codex"
+    api = "responses"              # "chat", "responses" or "auto" (the default)
+
 Keys never go in the file: name the environment variable with ``api_key_env``.
 """
 
@@ -44,7 +49,12 @@ _OPTIONS: dict[str, tuple[type, str]] = {
     "vision": (bool, "true or false (without quotes)"),
     "thinking": (bool, "true or false (without quotes)"),
     "max_tokens": (int, "a positive whole number, e.g. 1024"),
+    "api": (str, '"auto", "chat" or "responses" (OpenAI only)'),
+    "store": (bool, "true or false (without quotes; OpenAI's Responses API only)"),
 }
+# Options only one provider understands: OpenAI's choice of API and whether OpenAI may keep
+# the conversation (Responses API).
+_PROVIDER_OPTIONS = {"api": "openai", "store": "openai"}
 _TOP_LEVEL = ("priority", "vessels")
 
 
@@ -153,8 +163,11 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
     if provider not in ADAPTERS:
         raise ConfigError(f"{file}: [vessels.{name}] needs provider = one of {', '.join(sorted(ADAPTERS))}")
     cls = ADAPTERS[provider]
+    for option, only in _PROVIDER_OPTIONS.items():
+        if option in spec and provider != only:
+            raise ConfigError(f"{file}: [vessels.{name}] {option} = ... is for provider = {only!r} only")
     kwargs: dict[str, Any] = {
-        k: spec[k] for k in ("base_url", "local", "vision", "thinking", "max_tokens") if k in spec
+        k: spec[k] for k in ("base_url", "local", "vision", "thinking", "max_tokens", "api", "store") if k in spec
     }
     if "api_key_env" in spec:
         kwargs["api_key"] = os.environ.get(spec["api_key_env"]) or None

@@ -145,6 +145,9 @@ def _status_of(fields: dict[str, Any]) -> int | None:
         value = fields.get(key)
         if isinstance(value, str) and value in _CODE_STATUS:
             return _CODE_STATUS[value]
+    # OpenAI's request-shaped failures (invalid_image, invalid_prompt, ...) in response.failed
+    if isinstance(code, str) and code.startswith(("invalid_", "unsupported_")):
+        return 400
     return None
 
 

@@ -1,21 +1,38 @@
 """OpenAI Chat Completions (and OpenAI-compatible servers: llama.cpp, vLLM, LM Studio,
-Ollama's ``/v1``): ``POST {base_url}/chat/completions``, SSE ``data:`` frames.
+Ollama's ``/v1``): ``POST {base_url}/chat/completions``, SSE ``data:`` frames; or OpenAI's
+Responses API (:mod:`.openai_responses`), the only way to reach the Codex models.
 
-Complete only at ``data: [DONE]``; a ``data:`` payload may be ``{"error": ...}``; the usage
-chunk has ``"choices": []``. base_url includes ``/v1``, as in the official SDK.
+Chat Completions is complete only at ``data: [DONE]``; a ``data:`` payload may be
+``{"error": ...}``; the usage chunk has ``"choices": []``. base_url includes ``/v1``, as in
+the official SDK.
+
+``api="auto"`` (the default) uses Responses on OpenAI's own host and Chat Completions
+elsewhere, since compatible servers mostly speak only that. When Chat Completions refuses a
+model as "only supported in v1/responses", the adapter switches to Responses for that model
+(once: the switch is remembered, logged as a warning on the ``vessel_nb`` logger and shown
+by ``describe()``/``%ask vessels``) and sends the same call again, before any text has
+arrived, so the person sees an answer instead of an error.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import AsyncIterator
-from typing import ClassVar
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from .. import errors as E
 from .. import translate
-from ..types import Delta, Usage
+from ..types import Delta, Message, Usage
 from ..wire import aiter_sse
+from . import openai_responses as responses
 from .base import BaseAdapter
+
+APIS = ("auto", "chat", "responses")
+"""what ``OpenAIAdapter(api=...)`` accepts"""
+_log = logging.getLogger("vessel_nb")
 
 
 class OpenAIAdapter(BaseAdapter):
@@ -27,8 +44,73 @@ class OpenAIAdapter(BaseAdapter):
     default_url = "https://api.openai.com/v1"
     default_thinking = True
 
-    def __init__(self, model: str = "gpt-5", api_key: str | None = None, base_url: str | None = None, **kw) -> None:
+    def __init__(
+        self,
+        model: str = "gpt-5",
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        api: str = "auto",
+        store: bool = False,
+        **kw,
+    ) -> None:
+        if api not in APIS:
+            raise E.ConfigError(f"OpenAIAdapter api={api!r} is not known; use one of {', '.join(APIS)}")
         super().__init__(model, api_key=api_key, base_url=base_url, **kw)
+        self.api = api
+        """"chat", "responses", or "auto" (Responses on OpenAI's own host, Chat Completions elsewhere)"""
+        self.store = bool(store)
+        """Responses API: let OpenAI keep the conversation (off by default)"""
+        self._wire = "chat"  # which API this object speaks; a per-call copy speaks Responses
+        self.switched: dict[str, str] = {}
+        """models moved to the Responses API after Chat Completions refused them -> the refusal"""
+
+    def api_for(self, model: str | None = None) -> str:
+        """The API a call with ``model`` goes to: "chat" or "responses"."""
+        if self.api != "auto":
+            return self.api
+        if (model or self.model) in self.switched:
+            return "responses"
+        return "responses" if self.is_openai else "chat"
+
+    def describe(self) -> dict[str, Any]:  # noqa: D102
+        info = super().describe()
+        api = self.api_for() if self.api == "auto" else self.api
+        info["api"] = f"{api} (auto)" if self.api == "auto" else api
+        if self.switched:
+            info["api"] += "; responses for " + ", ".join(sorted(self.switched))
+        return info
+
+    def _speaking(self, api: str) -> OpenAIAdapter:
+        if api == self._wire:
+            return self
+        # A shallow copy shares the connection pool and key; only what it speaks differs,
+        # so concurrent calls on different APIs cannot confuse each other's parser.
+        view = copy.copy(self)
+        view._wire = api
+        return view
+
+    async def stream(self, messages: Sequence[Message], **kw: Any) -> AsyncIterator[Delta]:  # noqa: D102
+        model = kw.get("model") or self.model
+        api = self.api_for(model)
+        started = False
+        try:
+            async for delta in BaseAdapter.stream(self._speaking(api), messages, **kw):
+                started = True
+                yield delta
+            return
+        except E.VesselError as err:
+            if started or api != "chat" or self.api != "auto" or not responses.is_refusal(err):
+                raise
+            self.switched[model] = err.message
+            _log.warning(
+                "%s: Chat Completions refused %r (%s); switching this model to the Responses API",
+                self.name,
+                model,
+                err.message,
+            )
+        async for delta in BaseAdapter.stream(self._speaking("responses"), messages, **kw):
+            yield delta
 
     @classmethod
     def _example_model(cls) -> str:
@@ -49,13 +131,16 @@ class OpenAIAdapter(BaseAdapter):
         return bool(self._local_override)
 
     def terminator(self) -> str:
-        return "data: [DONE] line"
+        return responses.TERMINATOR if self._wire == "responses" else "data: [DONE] line"
 
     def _headers(self) -> dict[str, str]:
         key = self._key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def build_request(self, messages, images, opts):
+        if self._wire == "responses":
+            method, path, body, headers = responses.build_request(messages, images, opts, store=self.store)
+            return method, path, body, {**headers, **self._headers()}
         msgs: list[dict] = [{"role": m["role"], "content": m.get("content", "")} for m in messages]
         if images:
             last_user = max(i for i, m in enumerate(msgs) if m["role"] == "user")
@@ -74,7 +159,12 @@ class OpenAIAdapter(BaseAdapter):
         body.update(opts.extra)
         return "POST", "/chat/completions", body, {"Accept": "text/event-stream", **self._headers()}
 
-    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+    def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+        if self._wire == "responses":
+            return responses.parse(self, lines)
+        return self._parse_chat(lines)
+
+    async def _parse_chat(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
         async for sse in aiter_sse(lines):
             if sse.raw:
                 raise translate.from_event(self, sse.data)

@@ -18,7 +18,7 @@ HELP = """\
   %%ask?                   every option (--vessel, --private, --vision, --think, --format, -o, --compare, --chat, ...)
 %ask status                probe every vessel now: ok, latency, detail, breaker state
 %ask log [N | all]         the call log, most recent first (N rows; all = every session on disk)
-%ask vessels               what is configured: local or cloud, model, key, vision, thinking
+%ask vessels               what is configured: provider (and API), local or cloud, model, key, vision, thinking
 %ask use NAME | auto       send every cell to NAME (no fallback), or route per call again
 %ask config                where the configuration comes from, and the magic's settings
 %ask forget                start a new conversation (what --chat sends is forgotten)
@@ -95,7 +95,7 @@ def _vessels(magics: Any, rest: list[str]) -> Table:
             [
                 i,
                 name,
-                info["provider"],
+                info["provider"] + (f": {info['api']}" if info.get("api") else ""),
                 info["model"],
                 where,
                 info["key"],
