@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
 
-from .faults import MID_STREAM
 from .replies import Call, Plan
 
 if TYPE_CHECKING:
@@ -278,7 +277,7 @@ class ChatHandler(PracticeHandler):
         """Non-streamed reply: wait as long as streaming would have taken (False = give up)."""
         delay = self.server.pace * frames.plan.output_tokens
         if fault is not None and fault.kind == "slow_first_token":
-            delay += float(fault.params.get("delay", 2.0))
+            delay += float(fault.params["delay"])
         return await self.hold(delay)
 
     async def stream(self, frames: Frames, fault: Fault | None) -> None:
@@ -287,10 +286,8 @@ class ChatHandler(PracticeHandler):
         pieces = [("thinking", p) for p in plan.thinking] + [("text", p) for p in plan.text]
         kind = fault.kind if fault is not None else None
         after: int | None = None
-        if kind in MID_STREAM:
-            default = len(pieces) if kind == "truncated" else 1
-            raw_after = fault.params.get("after", default) if fault else default
-            after = min(max(int(raw_after), 0), len(pieces))
+        if fault is not None and fault.spec.phase == "stream":
+            after = min(max(int(fault.params.get("after", len(pieces))), 0), len(pieces))  # none = all
         ends_early = kind in ("error_mid_stream", "truncated")
         self.set_status(200)
         self.set_header("Content-Type", frames.content_type)
@@ -300,7 +297,7 @@ class ChatHandler(PracticeHandler):
         if not await self.write_frame(b"") or not await self._write_all(frames.head()):
             return
         if kind == "slow_first_token" and fault is not None:
-            if not await self.hold(float(fault.params.get("delay", 2.0))):
+            if not await self.hold(float(fault.params["delay"])):
                 return
         for i in range(len(pieces) + 1):
             if i == after:

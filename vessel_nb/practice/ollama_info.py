@@ -1,8 +1,11 @@
-"""Practice Ollama, the read-only native routes: ``/``, ``/api/version``, ``/api/tags``,
-``/api/ps`` and ``/api/show`` (what health probes and capability checks ask).
+"""Practice Ollama, the model routes: ``/``, ``/api/version``, ``/api/tags``, ``/api/ps``,
+``/api/show`` (what health probes and capability checks ask) and ``/api/pull``.
 
 Bodies are gin ``c.JSON``: compact, no trailing newline. The models are the server's
-``models`` table; the ones chatted with in the last five minutes show as loaded in ``/api/ps``.
+``models`` table; the ones chatted with in the last five minutes show as loaded in
+``/api/ps``. A practice pull downloads nothing: it streams the real progress shape
+(``status``, ``digest``, ``total``, ``completed``), says it is practice, and adds the name to
+the table.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import time
 
-from .ollama import VERSION, OllamaHandler, canonical, rfc3339_now
+from .handler import go_json
+from .ollama_base import VERSION, OllamaHandler, canonical, rfc3339_now
 
 
 class Root(OllamaHandler):
@@ -95,3 +99,38 @@ class Show(OllamaHandler):
                 "modified_at": "2025-10-26T17:21:21.196249Z",
             },
         )
+
+
+class Pull(OllamaHandler):
+    """``POST /api/pull``: a progress stream (NDJSON), or one ``{"status": "success"}``."""
+
+    async def post(self) -> None:  # noqa: D102
+        body = self.body_dict()
+        name = body.get("model") or body.get("name")
+        if not isinstance(name, str) or not name:
+            self.json(400, {"error": "model is required"})
+            return
+        entry = _model_entry(canonical(name))
+        digest, total = f"sha256:{entry['digest']}", entry["size"]
+        self.server.models.setdefault(canonical(name), ["completion"])
+        if body.get("stream") is False:
+            self.json(200, {"status": "success"})
+            return
+        steps = [
+            {"status": "pulling manifest"},
+            *(
+                {"status": f"pulling {entry['digest'][:12]}", "digest": digest, "total": total, **done}
+                for done in ({}, {"completed": total // 2}, {"completed": total})
+            ),
+            {"status": "verifying sha256 digest"},
+            {"status": "writing manifest"},
+            {"status": "practice server: nothing was downloaded (not a real model)"},
+            {"status": "success"},
+        ]
+        self.set_status(200)
+        self.set_header("Content-Type", "application/x-ndjson")
+        for i, step in enumerate(steps):
+            if i and self.server.pace and not await self.hold(self.server.pace):
+                return
+            if not await self.write_frame((go_json(step) + "\n").encode()):
+                return

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from .handler import STOP, ChatHandler, Frames, go_json
-from .ollama import OllamaHandler, canonical, check_chat, ollama_call, status_text
+from .ollama_base import OllamaHandler, canonical, check_chat, ollama_call, status_text
 from .replies import Call, compose, int_or_none
 
 JSON = "application/json"
