@@ -5,7 +5,9 @@ with compact JSON — except ``ping`` and ``error``, whose data the real API wri
 spaces (``{"type": "ping"}``). Thinking is a ``thinking`` block (thinking_delta pieces, one
 signature_delta) before the text block. Errors are
 ``{"type":"error","error":{"type","message"},"request_id"}`` with a ``request-id`` header;
-``x-api-key`` and ``anthropic-version`` are required on every route.
+a key (``x-api-key`` or ``Authorization: Bearer``) and ``anthropic-version`` are required
+on every route. ``/v1/messages/count_tokens`` answers the practice count (one token per
+word-like piece, the unit of every practice usage figure).
 """
 
 from __future__ import annotations
@@ -178,8 +180,13 @@ class AnthropicHandler(PracticeHandler):
         self.send(code, body, JSON, {"request-id": rid, "x-should-retry": retry, **(headers or {})})
 
     def authorized(self) -> bool:
-        """Check x-api-key and anthropic-version; answer the error if they are wrong."""
+        """Check the key and anthropic-version; answer the error if they are wrong. The key
+        comes as ``x-api-key`` (the documented header) or ``Authorization: Bearer`` (what
+        current official clients send); both are accepted, as the real API does."""
         key = self.request.headers.get("x-api-key")
+        auth = self.request.headers.get("Authorization", "")
+        if not key and auth.lower().startswith("bearer "):
+            key = auth[7:].strip()
         if not key:
             self.error(401, "authentication_error", "x-api-key header is required")
         elif not self.key_ok(key):
@@ -262,6 +269,27 @@ def anthropic_call(body: dict) -> Call:
     )
 
 
+class CountTokens(AnthropicHandler):
+    """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}`` (practice count)."""
+
+    def post(self) -> None:  # noqa: D102
+        if not self.authorized():
+            return
+        body = self.json_body
+        if not isinstance(body, dict):
+            self.error(400, "invalid_request_error", "There was an issue with the format or content of your request.")
+            return
+        for name in ("model", "messages"):
+            if name not in body:
+                self.error(400, "invalid_request_error", f"{name}: Field required")
+                return
+        if not self.model_known(body["model"]):
+            self.error(404, "not_found_error", f"model: {body['model']}")
+            return
+        call = anthropic_call({**body, "max_tokens": 0})
+        self.send(200, compact({"input_tokens": call.input_tokens}), JSON, {"request-id": self.request_id()})
+
+
 def _model(name: str) -> dict:
     return {
         "type": "model",
@@ -310,5 +338,10 @@ class NotFound(AnthropicHandler):
 
 def application(server: Any) -> Application:
     """The tornado app for a practice Anthropic."""
-    routes = [(r"/v1/messages", Messages), (r"/v1/models", Models), (r"/v1/models/([^/]+)", Models)]
+    routes = [
+        (r"/v1/messages", Messages),
+        (r"/v1/messages/count_tokens", CountTokens),
+        (r"/v1/models", Models),
+        (r"/v1/models/([^/]+)", Models),
+    ]
     return Application(routes, default_handler_class=NotFound, practice_server=server)

@@ -7,6 +7,8 @@ cumulative; ``finishReason`` only on the last event; no ``[DONE]``. Thought part
 are always counted in ``thoughtsTokenCount``). Errors are 2-space pretty JSON with
 ``{"error":{"code","message","status",["details"]}}``; a mid-stream error is that JSON
 written raw, without ``data:``. A bad key is 400 API_KEY_INVALID, a missing key 403.
+Every route is served under ``/v1beta`` and ``/v1`` (current google-genai calls ``/v1``);
+``:countTokens``, ``:embedContent`` and ``:batchEmbedContents`` answer practice values.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from typing import Any
 
 from tornado.web import Application
 
+from .embeddings import practice_vector
 from .handler import STOP, ChatHandler, Frames, PracticeHandler, normalize_cloud_models
 from .replies import Call, compose, count_pieces, int_or_none, text_of
 
 DEFAULT_MODEL = "gemini-practice"
+SERVED_METHODS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
+"""what a practice model lists in ``supportedGenerationMethods``: every one is served"""
 JSON = "application/json; charset=UTF-8"
 _NOT_FOUND = (
-    "models/{model} is not found for API version v1beta, or is not supported for generateContent. "
+    "models/{model} is not found for API version {version}, or is not supported for {method}. "
     "Call ListModels to see the list of available models and their supported methods."
 )
 _ERRORS = {
@@ -52,7 +57,8 @@ normalize_models = normalize_cloud_models
 
 
 def base_url(url: str) -> str:
-    """The Gemini base URL is the bare host (clients append ``/v1beta/models/...``)."""
+    """The Gemini base URL is the bare host (clients append ``/v1beta/models/...``, or
+    ``/v1/...``: both API versions are served)."""
     return url
 
 
@@ -167,6 +173,16 @@ class GeminiFrames(Frames):
 class GeminiHandler(PracticeHandler):
     """Key check and error envelope shared by the Gemini routes."""
 
+    @property
+    def version(self) -> str:
+        """The API version in the path: ``v1beta`` or ``v1`` (both are served alike)."""
+        return self.request.path.split("/")[1]
+
+    def not_found(self, model: str, method: str = "generateContent") -> None:
+        """The 404 for an unknown model."""
+        message = _NOT_FOUND.format(model=model, version=self.version, method=method)
+        self.error(error_obj(404, "NOT_FOUND", message))
+
     def error(self, obj: dict) -> None:
         """Send a Google error body (chunked, like Google's front end)."""
         self.send(obj["error"]["code"], pretty2(obj), JSON, chunked=True)
@@ -193,21 +209,25 @@ class GeminiHandler(PracticeHandler):
 
 
 class Generate(ChatHandler, GeminiHandler):
-    """``POST /v1beta/models/{model}:streamGenerateContent`` (and ``:generateContent``)."""
+    """``POST /v1beta/models/{model}:streamGenerateContent`` (and ``:generateContent``; also
+    under ``/v1``)."""
 
     def status_fault(self, fault: Any) -> None:  # noqa: D102
         code, model = fault.params["code"], self.path_args[0]
         if code == 429:
             self.error(quota_error(model, float(fault.params.get("retry_after", 38))))
             return
+        if code == 404:
+            self.not_found(model)
+            return
         status, message = _ERRORS.get(code, ("UNKNOWN", "Unknown error."))
-        self.error(error_obj(code, status, message.format(model=model)))
+        self.error(error_obj(code, status, message))
 
     async def post(self, model: str, method: str) -> None:  # noqa: D102
         if not self.authorized():
             return
         if not self.model_known(model):
-            self.error(error_obj(404, "NOT_FOUND", _NOT_FOUND.format(model=model)))
+            self.not_found(model)
             return
         body = self.json_body
         if not isinstance(body, dict) or not body.get("contents"):
@@ -257,6 +277,43 @@ def gemini_call(model: str, body: dict) -> tuple[Call, bool]:
     return call, show
 
 
+class Helpers(GeminiHandler):
+    """``:countTokens``, ``:embedContent`` and ``:batchEmbedContents`` with practice values:
+    the count is word-like pieces (the practice unit of every usage figure), the vectors
+    are deterministic hashes (:mod:`.embeddings`)."""
+
+    def post(self, model: str, method: str) -> None:  # noqa: D102
+        if not self.authorized():
+            return
+        if not self.model_known(model):
+            self.not_found(model, method)
+            return
+        body = self.json_body if isinstance(self.json_body, dict) else {}
+        if method == "countTokens":
+            inner = body.get("generateContentRequest")
+            call, _ = gemini_call(model, inner if isinstance(inner, dict) else body)
+            n = call.input_tokens
+            self.send(
+                200, pretty2({"totalTokens": n, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": n}]}), JSON
+            )
+            return
+        requests = body.get("requests") if method == "batchEmbedContents" else [body]
+        if not isinstance(requests, list) or not all(isinstance(r, dict) and r.get("content") for r in requests):
+            self.error(error_obj(400, "INVALID_ARGUMENT", "* EmbedContentRequest.content: content is not specified\n"))
+            return
+        vectors = [
+            {
+                "values": practice_vector(
+                    model, text_of((r["content"] or {}).get("parts")), r.get("outputDimensionality")
+                )
+            }
+            for r in requests
+        ]
+        self.send(
+            200, pretty2({"embeddings": vectors} if method == "batchEmbedContents" else {"embedding": vectors[0]}), JSON
+        )
+
+
 def _model(name: str) -> dict:
     return {
         "name": f"models/{name}",
@@ -265,7 +322,7 @@ def _model(name: str) -> dict:
         "description": "A vessel_nb practice model: canned replies, no real model behind it.",
         "inputTokenLimit": 1048576,
         "outputTokenLimit": 65536,
-        "supportedGenerationMethods": ["generateContent", "countTokens"],
+        "supportedGenerationMethods": list(SERVED_METHODS),
         "thinking": True,
     }
 
@@ -282,7 +339,7 @@ class Models(GeminiHandler):
         elif self.model_known(name):
             self.send(200, pretty2(_model(name)), JSON)
         else:
-            self.error(error_obj(404, "NOT_FOUND", _NOT_FOUND.format(model=name)))
+            self.not_found(name)
 
 
 class NotFound(GeminiHandler):
@@ -296,8 +353,9 @@ class NotFound(GeminiHandler):
 def application(server: Any) -> Application:
     """The tornado app for a practice Gemini."""
     routes = [
-        (r"/v1beta/models/([^/:]+):(streamGenerateContent|generateContent)", Generate),
-        (r"/v1beta/models", Models),
-        (r"/v1beta/models/([^/:]+)", Models),
+        (r"/(?:v1|v1beta)/models/([^/:]+):(streamGenerateContent|generateContent)", Generate),
+        (r"/(?:v1|v1beta)/models/([^/:]+):(countTokens|embedContent|batchEmbedContents)", Helpers),
+        (r"/(?:v1|v1beta)/models", Models),
+        (r"/(?:v1|v1beta)/models/([^/:]+)", Models),
     ]
     return Application(routes, default_handler_class=NotFound, practice_server=server)

@@ -315,5 +315,12 @@ class NotFound(OpenAIHandler):
 
 def application(server: Any) -> Application:
     """The tornado app for a practice OpenAI."""
-    routes = [(r"/v1/chat/completions", ChatCompletions), (r"/v1/models", Models), (r"/v1/models/([^/]+)", Models)]
+    from .openai_embeddings import Embeddings  # it builds on this module's handler
+
+    routes = [
+        (r"/v1/chat/completions", ChatCompletions),
+        (r"/v1/embeddings", Embeddings),
+        (r"/v1/models", Models),
+        (r"/v1/models/([^/]+)", Models),
+    ]
     return Application(routes, default_handler_class=NotFound, practice_server=server)
