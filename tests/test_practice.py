@@ -662,6 +662,106 @@ def test_set_fault_rejects_nonsense(serve):
         srv.set_fault("truncated", after=-1)
 
 
+def test_faults_table_defaults_and_phases():
+    from vessel_nb.practice.faults import FAULT_KINDS, FAULTS, MID_STREAM, make_fault
+
+    assert FAULT_KINDS == tuple(FAULTS) and set(MID_STREAM) == {k for k, s in FAULTS.items() if s.phase == "stream"}
+    assert make_fault("error_mid_stream", None, {}).params == {"after": 1}  # default filled in
+    assert make_fault("slow_first_token", 2, {"delay": 0.5}).params == {"delay": 0.5}
+    assert make_fault("status", None, {"code": 429}).params == {"code": 429}  # no Retry-After unless asked
+    assert make_fault("truncated", None, {}).params == {}  # after = every piece
+
+
+# -- /api/generate, embeddings, pull, count tokens (beside the chat endpoints) -----------
+def test_ollama_generate_stream_matches_the_docs_transcript(serve):
+    srv = serve("ollama")
+    srv.set_fault("error_mid_stream", after=4, times=1)
+    r = HTTP.post(srv.url + "/api/generate", json={"model": "llama3.2", "prompt": "Can you answer?"})
+    _, want_headers, want_body = transcript("ollama-error-mid-stream-generate.txt")
+    assert r.status_code == 200 and r.headers["content-type"] == want_headers["content-type"]
+    assert shape("ollama", r.content) == shape("ollama", want_body)
+    ok = HTTP.post(srv.url + "/api/generate", json={"model": "qwen3", "prompt": "hi", "think": True}).content
+    lines = [json.loads(line) for line in ok.splitlines()]
+    assert list(lines[0]) == ["model", "created_at", "response", "thinking", "done"] and lines[0]["response"] == ""
+    assert "".join(o["response"] for o in lines).startswith("This is the practice ollama vessel")
+    assert list(lines[-1])[:7] == [
+        "model",
+        "created_at",
+        "response",
+        "done",
+        "done_reason",
+        "context",
+        "total_duration",
+    ]
+    whole = HTTP.post(srv.url + "/api/generate", json={"model": "llama3.2", "prompt": "hi", "stream": False}).json()
+    assert whole["done"] and whole["response"].startswith("This is the practice")
+    load = HTTP.post(srv.url + "/api/generate", json={"model": "llama3.2"}).json()
+    assert load["done_reason"] == "load" and load["response"] == ""
+    missing = HTTP.post(srv.url + "/api/generate", json={"model": "nope", "prompt": "hi"})
+    assert missing.status_code == 404 and missing.content == b'{"error":"model \'nope\' not found"}'
+
+
+def test_ollama_pull_streams_progress_and_embeddings_are_deterministic(serve):
+    srv = serve("ollama")
+    lines = [json.loads(x) for x in HTTP.post(srv.url + "/api/pull", json={"model": "tiny"}).content.splitlines()]
+    assert lines[0] == {"status": "pulling manifest"} and lines[-1] == {"status": "success"}
+    assert "tiny:latest" in srv.models
+    one = HTTP.post(srv.url + "/api/embed", json={"model": "tiny", "input": "hello"}).json()
+    two = HTTP.post(srv.url + "/api/embed", json={"model": "tiny", "input": ["hello", "other"]}).json()
+    assert one["embeddings"][0] == two["embeddings"][0] != two["embeddings"][1]
+    assert abs(sum(v * v for v in one["embeddings"][0]) - 1) < 1e-4  # unit length
+    assert HTTP.post(srv.url + "/api/embed", json={"model": "nope", "input": "x"}).status_code == 404
+
+
+def test_anthropic_accepts_the_key_as_bearer_or_x_api_key(serve):
+    srv = serve("anthropic", api_key="right")
+    body = {"model": "claude-practice", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    version = {"anthropic-version": "2023-06-01"}
+    for auth, status in [
+        ({"x-api-key": "right"}, 200),
+        ({"Authorization": "Bearer right"}, 200),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({}, 401),
+    ]:
+        assert HTTP.post(srv.url + "/v1/messages", headers={**version, **auth}, json=body).status_code == status
+    count = HTTP.post(srv.url + "/v1/messages/count_tokens", headers={**version, "x-api-key": "right"}, json=body)
+    assert count.json() == {"input_tokens": 1}
+
+
+@pytest.mark.parametrize("version", ["v1", "v1beta"])
+def test_gemini_serves_both_api_versions(serve, version):
+    srv = serve("gemini", models=["gemini-practice"])
+    url, key = f"{srv.url}/{version}/models/gemini-practice", {"x-goog-api-key": "k"}
+    body = {"contents": [{"parts": [{"text": "Why is the sky blue?"}]}]}
+    assert HTTP.post(url + ":streamGenerateContent?alt=sse", headers=key, json=body).status_code == 200
+    assert HTTP.post(url + ":countTokens", headers=key, json=body).json()["totalTokens"] == 5
+    vec = HTTP.post(url + ":embedContent", headers=key, json={"content": body["contents"][0]}).json()
+    assert len(vec["embedding"]["values"]) == 16
+    missing = HTTP.post(f"{srv.url}/{version}/models/nope:countTokens", headers=key, json=body).json()
+    assert f"for API version {version}, or is not supported for countTokens" in missing["error"]["message"]
+
+
+def test_ollama_modules_import_no_cycle():
+    import ast
+
+    folder = Path(__file__).parent.parent / "vessel_nb" / "practice"
+    graph = {}
+    for path in folder.glob("ollama*.py"):
+        tree = ast.parse(path.read_text())
+        graph[path.stem] = {
+            node.module or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1
+            for alias in node.names
+        } & {p.stem for p in folder.glob("ollama*.py")}
+    assert graph["ollama_base"] == set() and "ollama" not in set().union(*graph.values())
+
+    def reaches(a: str, b: str, seen: frozenset = frozenset()) -> bool:
+        return any(n == b or (n not in seen and reaches(n, b, seen | {n})) for n in graph[a])
+
+    assert not any(reaches(m, m) for m in graph)
+
+
 # -- instrumentation -------------------------------------------------------------------
 @pytest.mark.parametrize("route", ROUTES)
 def test_disconnects_are_counted(serve, route):
