@@ -154,7 +154,7 @@ def test_a_cut_off_code_fence_is_closed_before_the_marks():
     assert render.closed("see:\n```python\nx = 1") == "see:\n```python\nx = 1\n```"
     assert render.closed("```\nx\n```") == "```\nx\n```"
     md = render.stopped_bundle("```python\nx = 1", "ollama", "markdown")["text/markdown"]
-    assert md.index("\n```\n\n**⏹ stopped") > 0
+    assert md.index("\n```\n\n**Stopped — you interrupted") > 0
 
 
 def test_code_is_taken_from_fenced_blocks():
@@ -207,7 +207,8 @@ def test_fallback_is_shown_in_the_footer_and_metadata(ip, fleet):
     cap, result = ask(ip, "", "Hello")
     assert result.success
     out = final(cap)
-    assert "claude · claude-practice · fallback · ollama: connection refused → claude" in out.data["text/markdown"]
+    md = out.data["text/markdown"]
+    assert "claude · claude-practice · fell back (ollama: connection refused → claude)" in md
     assert "ollama: connection refused → claude" in out.data["text/plain"]
     assert out.metadata["vessel_nb"]["reason"] == "fallback"
     assert out.metadata["vessel_nb"]["fallback_chain"][0].startswith("ollama: connection refused")
@@ -401,9 +402,11 @@ def test_interrupt_cancels_the_call_and_marks_the_partial_text(ip, orch, fleet, 
     finally:
         fleet["ollama"].reply = None
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
-    assert "%%ask stopped" in cap.stdout and "Traceback" not in cap.stdout
+    # One message: the KeyboardInterrupt line says what stopped; the answer is not marked too.
+    assert "%%ask stopped — you interrupted the answer from ollama after" in cap.stdout
+    assert "Traceback" not in cap.stdout and cap.stdout.count("stopped") == 1
     out = final(cap)
-    assert out.data["text/markdown"].startswith("word0 word1") and "⏹ stopped" in out.data["text/markdown"]
+    assert out.data["text/markdown"].startswith("word0 word1") and "topped" not in out.data["text/markdown"]
     assert out.metadata["vessel_nb"]["stopped"] is True
     assert [o.data for o in cap.outputs if o.update][-1] == render.NEUTRAL
     assert orch.log.rows[-1]["outcome"] == "cancelled", "the call has stopped before the cell ends"
@@ -421,7 +424,9 @@ def test_interrupt_can_end_the_cell_cleanly(ip, fleet, interrupt_after):
         cap, result = ask(ip, "", "long please")
     finally:
         fleet["ollama"].reply = None
-    assert result.success and "⏹ stopped" in final(cap).data["text/markdown"]
+    md = final(cap).data["text/markdown"]
+    assert result.success and "**Stopped — you interrupted the answer from ollama after" in md
+    assert "stopped" not in cap.stdout, "the mark is the one message"
 
 
 # --- compare ---------------------------------------------------------------------------------
@@ -564,7 +569,7 @@ def test_terminal_mode_prints_the_stream(ip, capsys):
     result = ip.run_cell("%%ask -o answer\nhello terminal")
     printed = capsys.readouterr().out
     assert result.success
-    assert ip.user_ns["answer"].text in printed and "— ollama · llama3.2 · priority" in printed
+    assert ip.user_ns["answer"].text in printed and "— ollama · llama3.2 · first in priority" in printed
 
 
 def test_text_held_back_by_coalescing_is_shown_during_a_pause(monkeypatch):
@@ -606,3 +611,117 @@ def test_stream_sync_ticks_while_the_vessel_is_silent(fleet):
     first_text = next(i for i, c in enumerate(items) if c is not None)
     assert first_text >= 2 and all(c is None for c in items[:first_text])
     assert isinstance(items[-1], vessel_nb.Chunk) and items[-1].done
+
+
+# --- small things: reasons in words, {name} warnings, the --vision thumbnail, glyphs --------
+def test_the_footer_says_why_in_words(ip, orch):
+    _, _ = ask(ip, "", "first")
+    cap, _ = ask(ip, "--vessel claude", "chosen")
+    assert " · claude-practice · you chose it · first token" in final(cap).data["text/markdown"]
+    assert final(cap).metadata["vessel_nb"]["reason"] == "explicit", "the metadata keeps the code"
+    cap, _ = ask(ip, "--private", "secret")
+    assert "ollama · llama3.2 · private: stays on this machine ·" in final(cap).data["text/markdown"]
+    cap, _ = ask(ip, "", "plain")
+    assert "ollama · llama3.2 · first in priority ·" in final(cap).data["text/markdown"]
+
+
+def test_an_undefined_name_is_named_in_a_warning_and_still_sent(ip, fleet):
+    ip.user_ns["n"] = 3
+    cap, result = ask(ip, "", "Show {n} rows of {tabel} and {n.real} {obj.nope}")
+    assert result.success
+    assert "%%ask warning: {tabel}, {obj.nope} are not defined here" in cap.stderr
+    assert "{{tabel}}" in cap.stderr and "--raw" in cap.stderr and "--strict" in cap.stderr
+    sent = fleet["ollama"].requests[-1].json["messages"][-1]["content"]
+    assert sent == "Show 3 rows of {tabel} and 3 {obj.nope}"
+    cap, _ = ask(ip, "", 'JSON {"a": 1} and {{escaped}} stay quiet')
+    assert cap.stderr == ""
+
+
+def test_strict_makes_an_undefined_name_an_error_and_sends_nothing(ip, fleet):
+    before = len(fleet["ollama"].requests)
+    cap, result = ask(ip, "--strict", "About {topic}")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "{topic} is not defined here" in str(result.error_in_exec) and "nothing was sent" in str(
+        result.error_in_exec
+    )
+    assert len(fleet["ollama"].requests) == before
+    magics(ip).strict = True
+    try:
+        _, result = ask(ip, "--raw", "About {topic}")  # --raw fills nothing in, so nothing is missing
+        assert result.success
+        _, result = ask(ip, "", "About {topic}")
+        assert isinstance(result.error_in_exec, UsageError)
+    finally:
+        magics(ip).strict = False
+
+
+def test_vision_shows_a_thumbnail_of_what_was_sent(ip, fleet, tmp_path):
+    from PIL import Image as PILImage
+
+    big = tmp_path / "photo.png"
+    PILImage.new("RGB", (800, 400), (30, 120, 200)).save(big)
+    cap, result = ask(ip, f"--vision {big}", "What is this?")
+    assert result.success
+    shown = [o for o in cap.outputs if not o.update]
+    thumb_out = shown[0]
+    assert "image/png" in thumb_out.data and "photo.png (PNG" in thumb_out.data["text/plain"]
+    with PILImage.open(__import__("io").BytesIO(base64.b64decode(thumb_out.data["image/png"]))) as im:
+        assert max(im.size) == 160, "scaled down: the notebook file keeps a thumbnail, not the photo"
+    assert thumb_out.metadata["vessel_nb"]["sent_image"]["bytes"] == big.stat().st_size
+    assert shown[-1].data["text/markdown"].startswith("This is the practice")
+    sent = fleet["ollama"].requests[-1].json if fleet["ollama"].requests else None
+    assert sent is not None
+
+
+def test_thumbnail_without_pillow_keeps_small_images_and_names_big_ones(monkeypatch):
+    from vessel_nb.images import load_image
+    from vessel_nb.magic import thumb
+
+    monkeypatch.setattr(thumb, "_scaled", lambda data: None)
+    data, meta = thumb.bundle(load_image(PNG), "img")
+    assert data["image/png"] == base64.b64encode(PNG).decode() and meta["image/png"] == {"width": thumb.SIDE}
+    huge = PNG + b"\0" * (thumb.MAX_RAW + 1)
+    data, meta = thumb.bundle(load_image(huge), "big.png")
+    assert list(data) == ["text/plain"] and "big.png (PNG, 200 KB)" in data["text/plain"]
+
+
+def test_magic_output_uses_only_glyphs_that_stock_fonts_draw():
+    """DejaVu Sans (Debian's default) has no U+23F9 "stop" glyph: it showed as an empty box."""
+    from pathlib import Path
+
+    drawn = set("—–→…▌⚠✂✓✗·•«»")  # all in DejaVu Sans
+    for path in Path(vessel_nb.__file__).parent.joinpath("magic").glob("*.py"):
+        odd = {c for c in path.read_text("utf-8") if ord(c) > 127} - drawn
+        assert not odd, f"{path.name} uses {sorted(odd)}; use plain words or a glyph from the list"
+
+
+def test_log_shows_the_columns_a_person_reads_newest_first(ip, orch, fleet):
+    from vessel_nb.magic import logview
+
+    with capture_output() as cap:
+        assert ip.run_line_magic("ask", "log") is None
+    assert "No calls logged yet in this session" in cap.stdout
+    fleet["ollama"].stop()
+    ask(ip, "", "A question that is rather long, so the log view has to shorten it for the table")
+    fleet["ollama"].restart()
+    ask(ip, "--vessel gemini", "second")
+    df = ip.run_line_magic("ask", "log")
+    assert list(df.columns) == logview.COLUMNS
+    first, fell_back, failed = df.to_dict("records")
+    assert (first["vessel"], first["reason"], first["prompt"]) == ("gemini", "you chose it", "second")
+    assert (fell_back["vessel"], fell_back["fallback from"], fell_back["reason"]) == (
+        "claude",
+        "ollama",
+        "first in priority",
+    )
+    assert failed["outcome"].startswith("error: connection refused") and failed["tokens"] == ""
+    assert fell_back["prompt"].endswith("…") and len(fell_back["prompt"]) == logview.PROMPT_CHARS
+    assert fell_back["total"].endswith(" s") and len(fell_back["total"].split(".")[1]) == 4  # "0.12 s"
+    assert fell_back["tokens"].endswith(" out") and ":" in first["time"]
+    assert len(ip.run_line_magic("ask", "log 2")) == 2
+    every = ip.run_line_magic("ask", "log 1 --all")
+    assert len(every) == 1 and {"call_id", "error_kind", "session_id", "started_at"} <= set(every.columns)
+    assert every["vessel"][0] == "gemini" and every["ttft_s"][0] == orch.log.rows[-1]["ttft_s"], "not rounded"
+    assert len(ip.run_line_magic("ask", "log --saved")) >= 3
+    with pytest.raises(UsageError, match="--all"):
+        ip.run_line_magic("ask", "log many")

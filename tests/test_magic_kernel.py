@@ -86,8 +86,12 @@ def collect(kc, msg_id: str, *, seen: list | None = None, on_msg=None, timeout: 
 def run(kc, code: str, **kw):
     msg_id = kc.execute(code)
     msgs = collect(kc, msg_id, **kw)
+    # On a loaded machine start_new_kernel's wait_for_ready() may send kernel_info twice and
+    # read one reply: the other is still queued here. Skip replies to requests not ours.
     reply = kc.get_shell_msg(timeout=30)
-    assert reply["parent_header"]["msg_id"] == msg_id
+    while reply["parent_header"]["msg_id"] != msg_id:
+        assert reply["msg_type"] == "kernel_info_reply", reply["msg_type"]
+        reply = kc.get_shell_msg(timeout=30)
     return reply["content"], msgs
 
 
@@ -114,7 +118,8 @@ def test_interrupt_mid_stream_stops_at_once_and_nothing_writes_later(kernel, fle
     assert stopped_after < 1.5, f"the cell took {stopped_after:.2f}s to stop after the interrupt"
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
     (error,) = of_type(msgs, "error")
-    assert len(error["content"]["traceback"]) == 1 and "%%ask stopped" in error["content"]["traceback"][0]
+    (line,) = error["content"]["traceback"]
+    assert "%%ask stopped — you interrupted the answer from ollama after" in line
 
     live_id = of_type(msgs, "display_data")[0]["content"]["transient"]["display_id"]
     updates = of_type(msgs, "update_display_data")
@@ -123,7 +128,9 @@ def test_interrupt_mid_stream_stops_at_once_and_nothing_writes_later(kernel, fle
     assert updates[-1]["content"]["data"] == NEUTRAL
     final = of_type(msgs, "display_data")[-1]["content"]
     assert final["data"]["text/markdown"].startswith("word0 word1 word2")
-    assert "⏹ stopped" in final["data"]["text/markdown"] and final["metadata"]["vessel_nb"]["stopped"] is True
+    # the one message is the error line: the kept answer carries no second "stopped" mark
+    assert "topped" not in final["data"]["text/markdown"] and final["metadata"]["vessel_nb"]["stopped"] is True
+    assert not [m for m in msgs if m["msg_type"] == "stream" and "stopped" in m["content"]["text"]]
 
     srv.wait_for(lambda: srv.disconnects > before, timeout=5)  # the upstream connection was closed
     srv.reply = None
@@ -171,7 +178,7 @@ def test_lesson_fallback_and_recovery_as_a_notebook(env, fleet, tmp_path):
     assert (meta["vessel"], meta["reason"]) == ("claude", "fallback")
     assert meta["fallback_chain"][0].startswith("ollama: connection refused")
     assert "practice anthropic vessel" in fallback.data["text/markdown"]
-    assert "fallback · ollama: connection refused → claude · first token" in fallback.data["text/markdown"]
+    assert "fell back (ollama: connection refused → claude) · first token" in fallback.data["text/markdown"]
     assert set(meta) >= {"model", "ttft_s", "latency_s", "tokens", "call_id"}
     assert back.metadata["vessel_nb"]["vessel"] == "ollama"
     assert nb.cells[4].outputs[0].data["text/plain"] == "['ollama', 'claude', 'ollama']"
@@ -271,5 +278,5 @@ def test_terminal_ipython_prints_the_stream(env):
     )
     assert proc.returncode == 0, proc.stderr
     assert "This is the practice ollama vessel" in proc.stdout and "You asked: «Hi there»" in proc.stdout
-    assert "— ollama · llama3.2 · priority · first token" in proc.stdout
+    assert "— ollama · llama3.2 · first in priority · first token" in proc.stdout
     assert "<IPython" not in proc.stdout and "text/markdown" not in proc.stdout

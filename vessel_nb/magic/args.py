@@ -54,6 +54,10 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-c", "--chat"), {"action": "store_true", "help": "continue the conversation: send the last exchanges too"}),
     (("--new",), {"action": "store_true", "help": "start a new conversation (forget earlier exchanges)"}),
     (("--raw",), {"action": "store_true", "help": "do not fill in {name} from your variables"}),
+    (
+        ("--strict",),
+        {"action": "store_true", "help": "a {name} that cannot be filled in is an error (by default: a warning)"},
+    ),
     (("--traceback",), {"action": "store_true", "help": "on error, show the full Python traceback"}),
 ]
 
@@ -103,11 +107,12 @@ _FIELD = re.compile(
 _formatter = string.Formatter()
 
 
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+def interpolate(text: str, namespace: Mapping[str, Any], missing: list[str] | None = None) -> str:
     """Fill ``{name}`` from ``namespace`` as str.format would; ``{{`` gives ``{``.
 
     Anything that is not a known name (JSON, set literals, a typo) is left exactly as it
-    was, so a prompt full of code never fails here.
+    was, so a prompt full of code never fails here; ``missing`` (when given) collects those
+    fields, ``{name}`` as typed, so the caller can say which ones went out unfilled.
     """
 
     def replace(m: re.Match[str]) -> str:
@@ -116,6 +121,8 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             return token[0]
         field = m.group("field")
         if field.split(".", 1)[0].split("[", 1)[0] not in namespace:
+            if missing is not None and token not in missing:
+                missing.append(token)
             return token
         try:
             value, _ = _formatter.get_field(field, (), namespace)
@@ -123,9 +130,23 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
                 value = _formatter.convert_field(value, m.group("conv")[1])
             return format(value, m.group("spec") or "")
         except Exception:  # noqa: BLE001 — a failing lookup leaves the text as typed
+            if missing is not None and token not in missing:
+                missing.append(token)
             return token
 
     return _FIELD.sub(replace, text)
+
+
+def unfilled_message(missing: list[str], *, strict: bool = False) -> str:
+    """Say which ``{name}`` fields could not be filled in, and the three ways out."""
+    names = ", ".join(missing)
+    one = len(missing) == 1
+    what = f"{names} {'is' if one else 'are'} not defined here (or could not be filled in)"
+    escaped = "{{" + missing[0][1:-1] + "}}"
+    fixes = f"define {'it' if one else 'them'} first, write {escaped} to send the braces themselves, or use --raw"
+    if strict:
+        return f"%%ask --strict: {what}; nothing was sent. To go on, {fixes}."
+    return f"%%ask warning: {what}, so it stays in the prompt as typed. To fill it in, {fixes} (--strict makes this an error)."
 
 
 def resolve_image(value: str, namespace: Mapping[str, Any]) -> Any:

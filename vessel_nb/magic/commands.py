@@ -17,7 +17,7 @@ HELP = """\
 %%ask [options]            ask a vessel; the cell below the line is the prompt ({name} is filled in)
   %%ask?                   every option (--vessel, --private, --vision, --think, --format, -o, --compare, --chat, ...)
 %ask status                probe every vessel now: ok, latency, detail, breaker state
-%ask log [N | all]         the call log, most recent first (N rows; all = every session on disk)
+%ask log [N] [--all]       the call log, newest first: N rows; --all every column; --saved every session
 %ask vessels               what is configured: provider (and API), local or cloud, model, key, vision, thinking
 %ask use NAME | auto       send every cell to NAME (no fallback), or route per call again
 %ask config                where the configuration comes from, and the magic's settings
@@ -62,17 +62,23 @@ def _status(magics: Any, rest: list[str]) -> Table:
 
 
 def _log(magics: Any, rest: list[str]) -> Any:
+    from . import logview
+
+    every_column = "--all" in rest
+    saved = "--saved" in rest
+    words = [w for w in rest if w not in ("--all", "--saved")]
+    if len(words) > 1 or (words and not words[0].isdigit()):
+        raise UsageError(
+            "%ask log takes a number of rows, --all (every column) and --saved (every session on disk), "
+            f"e.g. %ask log 20 --all; not {' '.join(words)!r}"
+        )
     orch = magics.orchestrator
-    if rest and rest[0] == "all":
-        df = orch.log.load_all()
-    else:
-        df = orch.log.df
-    df = df.iloc[::-1].reset_index(drop=True)  # most recent first
-    if rest and rest[0] != "all":
-        if not rest[0].isdigit():
-            raise UsageError("%ask log takes a number of rows or 'all', e.g. %ask log 20")
-        df = df.head(int(rest[0]))
-    return df
+    df = orch.log.load_all() if saved else orch.log.df
+    if not len(df):
+        print("No calls logged yet" + ("." if saved else " in this session; %ask log --saved shows earlier ones."))
+        return None
+    df = logview.newest_first(df) if every_column else logview.readable(df)
+    return df.head(int(words[0])) if words else df
 
 
 def _vessels(magics: Any, rest: list[str]) -> Table:

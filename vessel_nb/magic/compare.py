@@ -135,7 +135,7 @@ def _status(result: Any, *, timings: bool) -> str:
     if result is None:
         return "streaming…"
     if result == "stopped":
-        return "⏹ stopped"
+        return "stopped"
     if hasattr(result, "vessel"):
         return render.footer(result, timings=timings)
     return f"failed: {result}"

@@ -94,13 +94,20 @@ class RichStream:
         self.close()
         display(data, raw=True, metadata={"vessel_nb": meta} if meta is not None else None)
 
+    def note(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
+        """Show something beside the answer (the --vision thumbnail), before it opens."""
+        display(data, raw=True, metadata=metadata)
+
     def finish(self, data: dict[str, str], meta: dict[str, Any], footer: str = "") -> None:
         """The answer is complete: show it with its provenance (``footer`` is for terminals)."""
         self.show(data, meta)
 
-    def stopped(self, meta: dict[str, Any]) -> None:
-        """The person interrupted: keep what arrived, marked as stopped."""
-        self.show(render.stopped_bundle(self.text, self.vessel, self.fmt), meta)
+    def stopped(self, meta: dict[str, Any], *, mark: bool = True) -> None:
+        """The person interrupted: keep what arrived (marked as stopped when ``mark``)."""
+        if self.text or mark:
+            self.show(render.stopped_bundle(self.text, self.vessel, self.fmt, mark=mark), meta)
+        else:
+            self.close()
 
     def failed(self, partial: str = "", mark: str = "") -> None:
         """The call failed; keep a broken-off partial answer visible if there is one."""
@@ -160,6 +167,10 @@ class TextStream:
         """Print the plain-text form of a final output."""
         self._line(data.get("text/plain", ""))
 
+    def note(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
+        """Print the plain-text form of a note (a terminal shows no thumbnail)."""
+        self._line(data.get("text/plain", ""))
+
     def finish(self, data: dict[str, str], meta: dict[str, Any], footer: str = "") -> None:
         """The answer was printed as it came: add the footer line."""
         self.close()
@@ -168,11 +179,12 @@ class TextStream:
         if footer:
             self._line(f"— {footer}")
 
-    def stopped(self, meta: dict[str, Any]) -> None:
-        """Mark the printed partial answer as stopped."""
-        self._line(
-            f"[stopped — the answer{' from ' + self.vessel if self.vessel else ''} was interrupted; the call was cancelled]"
-        )
+    def stopped(self, meta: dict[str, Any], *, mark: bool = True) -> None:
+        """Mark the printed partial answer as stopped (or only end its line)."""
+        if mark:
+            self._line(f"[{render.stopped_sentence(self.vessel, len(self.text))}]")
+        else:
+            self.close()
 
     def failed(self, partial: str = "", mark: str = "") -> None:
         """Mark a broken-off answer."""

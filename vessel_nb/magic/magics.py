@@ -5,14 +5,15 @@ vessel_nb's background loop and hands chunks over through a queue polled in 0.1 
 so a kernel interrupt lands here as KeyboardInterrupt. Leaving the ``with`` block cancels
 the call and waits until it has stopped (attempt logged 'cancelled', connection closed).
 
-On an interrupt the partial answer stays, marked "stopped", and KeyboardInterrupt is
-raised again (with a one-line message instead of a traceback), so "Run All" stops at this
-cell as it does for any interrupted cell; ``c.AskMagics.reraise_interrupt = False`` ends
-the cell cleanly instead.
+On an interrupt the partial answer stays and KeyboardInterrupt is raised again, with one
+line saying what stopped instead of a traceback, so "Run All" stops at this cell as it
+does for any interrupted cell; ``c.AskMagics.reraise_interrupt = False`` ends the cell
+cleanly instead, with that line under the partial answer.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -22,8 +23,9 @@ from traitlets import Bool, Enum, Float, Int
 
 from .. import errors as E
 from .. import session
+from ..images import load_image
 from . import args as A
-from . import commands, compare, render
+from . import commands, compare, render, thumb
 from .history import ChatHistory
 from .live import RichStream, TextStream
 
@@ -49,6 +51,9 @@ class AskMagics(Magics):
     ).tag(config=True)
     default_format = Enum(list(A.FORMATS), "markdown", help="Format when the cell gives no --format.").tag(config=True)
     interpolate = Bool(True, help="Fill {name} in the cell from your variables ({{ for a literal brace).").tag(
+        config=True
+    )
+    strict = Bool(False, help="A {name} that cannot be filled in fails the cell, as if given --strict.").tag(
         config=True
     )
     show_footer = Bool(True, help="Show which vessel answered, why, and how fast under each answer.").tag(config=True)
@@ -109,7 +114,12 @@ class AskMagics(Magics):
             raise UsageError("%%ask: --model picks a model on one vessel; it cannot go with --compare")
         ns = self.shell.user_ns
         fill = self.interpolate and not args.raw
-        prompt = (A.interpolate(cell, ns) if fill else cell).rstrip().lstrip("\n")  # keep indentation
+        missing: list[str] = []
+        prompt = (A.interpolate(cell, ns, missing) if fill else cell).rstrip().lstrip("\n")  # keep indentation
+        if missing:
+            if args.strict or self.strict:
+                raise UsageError(A.unfilled_message(missing, strict=True))
+            print(A.unfilled_message(missing), file=sys.stderr)
         if not prompt.strip():
             raise UsageError("%%ask needs a question: write it in the cell, under the %%ask line")
         fmt = args.format or self.default_format
@@ -133,7 +143,7 @@ class AskMagics(Magics):
                 if args.out:
                     ns[args.out] = results
                 return None
-            reply = self._stream(orch, messages, opts, fmt)
+            reply = self._stream(orch, messages, opts, fmt, vision=args.vision)
         except E.VesselNBError as exc:
             self._fail(exc, traceback=args.traceback, active=orch.active if orch is not None else None)
             return None
@@ -146,10 +156,12 @@ class AskMagics(Magics):
             self.shell.set_next_input(render.code_from(reply.text), replace=False)
         return None
 
-    def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str):
+    def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str, vision: str | None = None):
         """Stream one call into the cell; returns the Reply (None when stopped quietly)."""
         calls = orch.stream_sync(messages, ticks=True, **opts)  # validates first: bad input shows nothing live
         out = self.last_output = self.output(fmt)
+        if vision is not None:  # what was sent, small, above the answer
+            out.note(*thumb.bundle(load_image(opts["images"][0]), vision))
         reply = None
         try:
             out.open()
@@ -173,15 +185,16 @@ class AskMagics(Magics):
             if reply is not None:  # the answer was complete already: keep it
                 out.finish(*self._final(reply, fmt))
                 return reply
-            out.stopped({"stopped": True, "vessel": out.vessel, "chars": len(out.text)})
+            # One message, not two: the mark under the partial answer, or (when the cell
+            # fails so that Run All stops) the KeyboardInterrupt line alone.
+            out.stopped(
+                {"stopped": True, "vessel": out.vessel, "chars": len(out.text)}, mark=not self.reraise_interrupt
+            )
             if not self.reraise_interrupt:
                 return None
-            raise render.short_traceback(
-                exc,
-                [
-                    "KeyboardInterrupt: %%ask stopped; the call was cancelled and the partial answer is kept above",
-                ],
-            ) from None
+            line = render.stopped_sentence(out.vessel, len(out.text))
+            kept = "; the partial answer is kept above" if out.text else ""
+            raise render.short_traceback(exc, [f"KeyboardInterrupt: %%ask {line}{kept}"]) from None
         except E.StreamInterrupted as exc:
             mark = f"{exc.error.vessel} broke off: {render.short_detail(exc.error.vessel, exc.error.message)}"
             out.failed(exc.partial_text, mark)

@@ -47,11 +47,37 @@ def trail(reply: Reply) -> str:
 
 
 def why(reply: Reply) -> str:
-    """Why this vessel answered: priority, explicit, private, vision, thinking, and/or fallback."""
+    """Why this vessel answered, as a code kept in the saved metadata: priority, explicit,
+    private, heartbeat, vision, thinking (joined with +), and/or fallback."""
     reason = reply.reason or "priority"
-    if any(a.outcome != "ok" for a in reply.attempts):
+    if _fell_back(reply):
         return "fallback" if reason == "priority" else f"{reason}, fallback"
     return reason
+
+
+def _fell_back(reply: Reply) -> bool:
+    return any(a.outcome != "ok" for a in reply.attempts)
+
+
+#: routing's reason codes, in words a person reads in the footer
+REASON_WORDS = {
+    "priority": "first in priority",
+    "explicit": "you chose it",
+    "private": "private: stays on this machine",
+    "heartbeat": "heartbeat: stays on this machine",
+    "vision": "it can see images",
+    "thinking": "it can reason",
+}
+
+
+def reason_words(reply: Reply) -> str:
+    """Why this vessel answered, in English: 'first in priority', 'you chose it',
+    'it can see images', 'fell back (ollama: connection refused → claude)'."""
+    codes = (reply.reason or "priority").split("+")
+    if _fell_back(reply):
+        words = [REASON_WORDS.get(c, c) for c in codes if c != "priority"]
+        return ", ".join([*words, f"fell back ({trail(reply)})"])
+    return ", ".join(REASON_WORDS.get(c, c) for c in codes)
 
 
 def _secs(value: float | None) -> str:
@@ -59,10 +85,8 @@ def _secs(value: float | None) -> str:
 
 
 def footer(reply: Reply, *, timings: bool = True) -> str:
-    """One line: vessel · model · why · trail · first token · total · tokens/s."""
-    parts = [reply.vessel, reply.model, why(reply)]
-    if len(reply.attempts) > 1 and any(a.outcome != "ok" for a in reply.attempts):
-        parts.append(trail(reply))
+    """One line: vessel · model · why (with the fallback trail) · first token · total · tokens/s."""
+    parts = [reply.vessel, reply.model, reason_words(reply)]
     if timings:
         parts += [f"first token {_secs(reply.ttft_s)}", f"total {_secs(reply.latency_s)}"]
         if reply.tokens_per_s is not None:
@@ -134,13 +158,23 @@ def live_bundle(text: str, thinking: str, status: str, fmt: str) -> dict[str, st
     return {"text/markdown": md, "text/plain": f"{text}\n\n[{status}]"}
 
 
-def stopped_bundle(text: str, vessel: str, fmt: str) -> dict[str, str]:
-    """The partial answer with a clear mark that the person stopped it."""
+def stopped_sentence(vessel: str, chars: int) -> str:
+    """What an interrupt did, in one sentence."""
+    if not chars:
+        return "stopped — you interrupted before any answer arrived; the call was cancelled"
     where = f" from {vessel}" if vessel else ""
-    mark = f"stopped — you interrupted the answer{where} after {len(text)} characters; the call was cancelled"
+    return f"stopped — you interrupted the answer{where} after {chars} characters; the call was cancelled"
+
+
+def stopped_bundle(text: str, vessel: str, fmt: str, *, mark: bool = True) -> dict[str, str]:
+    """The partial answer, with the "stopped" sentence when ``mark`` (when the cell raises
+    KeyboardInterrupt instead, its one-line message says it, and only once)."""
+    line = stopped_sentence(vessel, len(text))
     if fmt == "text":
-        return {"text/plain": f"{text}\n\n[{mark}]"}
-    return {"text/markdown": f"{closed(text)}\n\n**⏹ {html.escape(mark)}**", "text/plain": f"{text}\n\n[{mark}]"}
+        return {"text/plain": f"{text}\n\n[{line}]" if mark else text}
+    # Plain words, no glyph: U+23F9 (stop) is an empty box in the fonts a stock Debian has.
+    md = f"{closed(text)}\n\n**{html.escape(line[0].upper() + line[1:])}**" if mark else closed(text)
+    return {"text/markdown": md, "text/plain": f"{text}\n\n[{line}]" if mark else text}
 
 
 def code_from(text: str) -> str:
