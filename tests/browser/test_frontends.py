@@ -178,7 +178,7 @@ def test_notebook7_runs_ask_and_streams_a_chat_panel(fresh_page, notebook7, slow
     answer.wait_for(timeout=WAIT)
     assert "practice ollama vessel" in answer.inner_text() and "Say hello to Notebook 7." in answer.inner_text()
     footer = answer.locator("sub").inner_text()
-    assert footer.startswith(f"ollama · {MODELS['ollama']} · priority · first token "), footer
+    assert footer.startswith(f"ollama · {MODELS['ollama']} · first in priority · first token "), footer
     assert "tok/s" in footer, footer
 
     view = page.locator(".vnb-chat")
