@@ -219,8 +219,21 @@ def _message(adapter: BaseAdapter, body: Any, fields: dict[str, Any], fallback: 
     return adapter.redact(msg)
 
 
+def _scrubbed(adapter: BaseAdapter, body: Any) -> Any:
+    """The body with the key redacted, before any of it is read, joined or cut."""
+    if isinstance(body, bytes):
+        return adapter.redact(body.decode("utf-8", "replace")).encode("utf-8")
+    if isinstance(body, str):
+        return adapter.redact(body)
+    try:
+        return json.loads(adapter.redact(json.dumps(body, ensure_ascii=False)))
+    except (TypeError, ValueError):
+        return adapter.redact(str(body))
+
+
 def from_status(adapter: BaseAdapter, status: int, headers: httpx.Headers, body: bytes) -> E.VesselError:
     """Translate a non-2xx response into the right exception."""
+    body = _scrubbed(adapter, body)
     fields = _error_fields(body)
     msg = _message(adapter, body, fields, f"HTTP {status}")
     kw: dict[str, Any] = {"vessel": adapter.name, "status": status, "retry_after": retry_after(headers, body)}
@@ -232,6 +245,7 @@ def from_event(adapter: BaseAdapter, body: Any) -> E.VesselError:
     object) into the class its HTTP twin would get: Anthropic's ``overloaded_error`` is the
     529 class, ``rate_limit_error`` rate limiting, an OpenAI-compatible ``{"error": {"code":
     400}}`` a refused request. An error that names no known code stays a StreamError."""
+    body = _scrubbed(adapter, body)
     fields = _fields_of(body)
     status = _status_of(fields)
     msg = _message(adapter, body, fields, "error event")

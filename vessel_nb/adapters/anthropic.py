@@ -76,11 +76,11 @@ class ClaudeAdapter(BaseAdapter):
         tokens_in = None
         async for sse in aiter_sse(lines):
             if sse.raw:
-                raise translate.stream_error(self, f"unexpected data in the stream: {sse.data[:80]!r}")
+                raise translate.stream_error(self, f"unexpected data in the stream: {self.excerpt(sse.data)}")
             try:
                 data = json.loads(sse.data) if sse.data else {}
             except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
+                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
             kind = sse.event if sse.event != "message" else data.get("type", "")
             if kind == "error":
                 raise translate.from_event(self, data)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import address, checks, locality, translate
+from .. import address, checks, locality, redaction, translate
 from .. import errors as E
 from ..images import Image, load_image
 from ..types import Delta, Health, Message, Timeouts, Usage
@@ -145,11 +145,12 @@ class BaseAdapter:
         return self.__key
 
     def redact(self, text: str) -> str:
-        """Remove the key from any text that might be shown or stored."""
-        key = self.__key
-        if key and len(key) >= 4 and key in text:
-            text = text.replace(key, "***")
-        return text
+        """Remove the key (in every form it takes) from any text that might be shown or stored."""
+        return redaction.redact(text, (self.__key, urlsplit(self.base_url).password))
+
+    def excerpt(self, data: str, limit: int = 80) -> str:
+        """A short quoted piece of server data for a message: redacted first, then cut."""
+        return redaction.excerpt(data, (self.__key, urlsplit(self.base_url).password), limit)
 
     def missing_key(self) -> E.MissingKey | None:
         """The error to report when a key is needed and absent (no request is sent)."""
@@ -191,7 +192,7 @@ class BaseAdapter:
             "name": self.name,
             "provider": self.provider,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": redaction.safe_url(self.base_url),
             "local": self.local,
             "vision": self._known("vision"),
             "thinking": self._known("thinking"),
@@ -200,7 +201,8 @@ class BaseAdapter:
 
     def __repr__(self) -> str:
         key = "set" if self.__key else "none"
-        return f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r}, local={self.local}, key={key})"
+        url = redaction.safe_url(self.base_url)
+        return f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, base_url={url!r}, local={self.local}, key={key})"
 
     # --- what a provider module supplies ----------------------------------------------
     def build_request(

@@ -74,11 +74,11 @@ class GeminiAdapter(BaseAdapter):
             try:
                 data = json.loads(sse.data)
             except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
+                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
             if isinstance(data, list) and len(data) == 1:
                 data = data[0]
             if not isinstance(data, dict):
-                raise translate.stream_error(self, f"unexpected event data: {sse.data[:80]!r}")
+                raise translate.stream_error(self, f"unexpected event data: {self.excerpt(sse.data)}")
             if data.get("error"):
                 raise translate.from_event(self, data)
             candidates = data.get("candidates") or []

@@ -98,9 +98,9 @@ class OllamaAdapter(BaseAdapter):
             try:
                 obj = json.loads(line)
             except ValueError:
-                raise translate.stream_error(self, f"malformed line in the stream: {line[:80]!r}") from None
+                raise translate.stream_error(self, f"malformed line in the stream: {self.excerpt(line)}") from None
             if not isinstance(obj, dict):
-                raise translate.stream_error(self, f"unexpected line in the stream: {line[:80]!r}")
+                raise translate.stream_error(self, f"unexpected line in the stream: {self.excerpt(line)}")
             if obj.get("error"):
                 raise translate.stream_error(self, f"error during the answer: {obj['error']}")
             msg = obj.get("message") or {}

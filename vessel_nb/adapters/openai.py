@@ -174,7 +174,7 @@ class OpenAIAdapter(BaseAdapter):
             try:
                 data = json.loads(sse.data)
             except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {sse.data[:80]!r}") from None
+                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
             if isinstance(data, dict) and data.get("error"):
                 raise translate.from_event(self, data)
             choices = data.get("choices") or []
