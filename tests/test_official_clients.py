@@ -15,17 +15,17 @@ import struct
 import time
 from typing import Any
 
+import anthropic
+import httpx
+import ollama
+import openai
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
-anthropic = pytest.importorskip("anthropic")
-openai = pytest.importorskip("openai")
-ollama = pytest.importorskip("ollama")
-genai = pytest.importorskip("google.genai")
-from google.genai import errors as genai_errors  # noqa: E402
-from google.genai import types as genai_types  # noqa: E402
-
-from vessel_nb.practice import PracticeServer  # noqa: E402
-from vessel_nb.practice.replies import count_pieces  # noqa: E402
+from vessel_nb.practice import PracticeServer
+from vessel_nb.practice.replies import count_pieces
 
 PROVIDERS = ["openai", "anthropic", "gemini", "ollama"]
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -232,8 +232,6 @@ def test_model_listing_gemini_advertises_only_what_is_served(practice):
     (model,) = list(c.models.list())
     assert model.name == "models/gemini-practice" and "not a real model" in model.display_name
     assert c.models.get(model="gemini-practice").name == "models/gemini-practice"
-    import httpx
-
     for action in model.supported_actions:  # every advertised method answers (not 404)
         r = httpx.post(
             f"{srv.url}/v1beta/models/gemini-practice:{action}",
@@ -462,8 +460,6 @@ def test_retry_after_is_honoured(srv, provider):
 
 
 def test_retry_after_header_is_sent_with_the_429(practice):
-    import httpx
-
     for name, path, headers in [
         ("anthropic", "/v1/messages", {"x-api-key": "k", "anthropic-version": "2023-06-01"}),
         ("openai", "/v1/chat/completions", {"Authorization": "Bearer k"}),
