@@ -222,6 +222,11 @@ class ChatCompletions(ChatHandler, OpenAIHandler):
         if not self.model_known(body["model"]):
             self.model_missing(str(body["model"]))
             return
+        from .openai_responses import refuse_chat, responses_only
+
+        if responses_only(body["model"]):  # Codex models: /v1/responses only, as on the real API
+            refuse_chat(self, body["model"])
+            return
         fault = await self.begin()
         if fault is STOP:
             return
@@ -316,11 +321,13 @@ class NotFound(OpenAIHandler):
 def application(server: Any) -> Application:
     """The tornado app for a practice OpenAI."""
     from .openai_embeddings import Embeddings  # it builds on this module's handler
+    from .openai_responses import ROUTES as RESPONSES  # this one too
 
     routes = [
         (r"/v1/chat/completions", ChatCompletions),
         (r"/v1/embeddings", Embeddings),
         (r"/v1/models", Models),
         (r"/v1/models/([^/]+)", Models),
+        *RESPONSES,
     ]
     return Application(routes, default_handler_class=NotFound, practice_server=server)
