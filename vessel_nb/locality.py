@@ -100,13 +100,15 @@ class LoopbackOnly(httpcore.AsyncNetworkBackend):
 
 def loopback_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every connection goes through :class:`LoopbackOnly`."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     # httpx takes no network backend argument; its pool is an httpcore pool, which does.
+    # verify=False only spares building a CA context that is replaced at once: the pool below
+    # has ssl_context=None, so httpcore builds its verifying default if TLS is ever used.
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False, verify=False)
     transport._pool = httpcore.AsyncConnectionPool(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=None,
         network_backend=LoopbackOnly(),
     )
     return transport
