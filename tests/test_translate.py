@@ -9,8 +9,9 @@ import json
 import httpx
 import pytest
 
-from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OpenAIAdapter, translate
+from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OpenAIAdapter
 from vessel_nb import errors as E
+from vessel_nb.adapters import translate
 from vessel_nb.health import VesselState
 
 KEY = "sk-test-SECRET-0123456789"

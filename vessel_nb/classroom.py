@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .adapters import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
+from .adapters import OllamaAdapter
+from .adapters.registry import PROVIDERS, provider
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,12 +43,9 @@ PACE_ENV = "VESSEL_NB_PRACTICE_PACE"
 
 PRACTICE_SENTENCE = "practice mode: practice servers on 127.0.0.1 stand in — canned replies, not a real model"
 
-_CLOUD = {"claude": ClaudeAdapter, "openai": OpenAIAdapter, "gemini": GeminiAdapter}
-# vessel name -> practice server provider, as vessel_nb.practice.fleet names them (not
-# imported from there: vessel_nb.practice imports tornado, which a real-only setup never needs)
-_PROVIDER = {"ollama": "ollama", "claude": "anthropic", "openai": "openai", "gemini": "gemini"}
-VESSELS = tuple(_PROVIDER)
+VESSELS = tuple(p.vessel for p in PROVIDERS)
 """vessel names a lesson can ask for, in the default priority order"""
+_KEYED = tuple(p.vessel for p in PROVIDERS if p.key_env)
 
 
 @dataclass
@@ -138,7 +136,7 @@ def _real_adapter(vessel: str) -> tuple[Any | None, str]:
             want = os.environ.get("VESSEL_NB_OLLAMA_MODEL") or "qwen2.5:0.5b"
             return None, f"Ollama is running but has not pulled {want} (`ollama pull {want}`)"
         return OllamaAdapter(model=model), f"{model} on this machine"
-    adapter = _CLOUD[vessel]()
+    adapter = provider(vessel).adapter()
     if not adapter.has_key:
         return None, f"{' or '.join(adapter.key_env)} is not set"
     return adapter, ""
@@ -166,7 +164,7 @@ def setup(
     from .orchestrator import AIOrchestrator
 
     names = list(vessels)
-    unknown = [n for n in names if n not in _PROVIDER]
+    unknown = [n for n in names if n not in VESSELS]
     if unknown or not names or len(set(names)) != len(names):
         raise ConfigError(f"setup() takes vessel names from {', '.join(VESSELS)} (each once), not {names}")
     if _current is not None:
@@ -191,7 +189,7 @@ def setup(
 
         if pace is None:
             pace = float(os.environ.get(PACE_ENV) or 0.02)
-        fleet = PracticeFleet(providers=[_PROVIDER[n] for n in practice], pace=pace).start()
+        fleet = PracticeFleet(providers=[provider(n).practice for n in practice], pace=pace).start()
         chosen.update(fleet.adapters())
     real = [n for n in names if n not in practice]
     mode = "practice" if not real else "real" if not practice else "mix"
@@ -212,9 +210,9 @@ def setup(
 def ask_key(vessel: str) -> None:
     """Type a vessel's API key into a hidden prompt; it goes into this kernel's environment
     only (never into a cell, an output or the notebook file). Run ``setup`` again after."""
-    if vessel not in _CLOUD:
-        raise ConfigError(f"ask_key() takes one of {', '.join(_CLOUD)}, not {vessel!r}")
-    env = _CLOUD[vessel].key_env[0]
+    if vessel not in _KEYED:
+        raise ConfigError(f"ask_key() takes one of {', '.join(_KEYED)}, not {vessel!r}")
+    env = provider(vessel).key_env[0]
     key = getpass.getpass(f"{env} for {vessel} (hidden, kept in this kernel only): ").strip()
     if not key:
         print(f"No key entered; {env} is unchanged.")

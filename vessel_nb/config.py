@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .adapters import ADAPTERS, ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
+from .adapters import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
 from .adapters.base import BaseAdapter
+from .adapters.registry import ADAPTERS, PROVIDERS
 from .errors import ConfigError
 
-DEFAULT_MODELS = {
-    "ollama": os.environ.get("VESSEL_NB_OLLAMA_MODEL", "llama3.2"),
-}
+OLLAMA_MODEL_ENV = "VESSEL_NB_OLLAMA_MODEL"
+"""names the Ollama model to use instead of the adapter's default"""
 # Every option of a [vessels.NAME] table, its type, and how it is described in an error.
 _OPTIONS: dict[str, tuple[type, str]] = {
     "provider": (str, 'text, e.g. "openai"'),
@@ -75,13 +75,11 @@ def config_path() -> Path:
 
 
 def default_vessels() -> dict[str, BaseAdapter]:
-    """The four vessels every user starts with."""
-    return {
-        "ollama": OllamaAdapter(model=DEFAULT_MODELS["ollama"]),
-        "claude": ClaudeAdapter(),
-        "openai": OpenAIAdapter(),
-        "gemini": GeminiAdapter(),
-    }
+    """The four vessels every user starts with (one per provider in the registry)."""
+    vessels = {p.vessel: p.adapter() for p in PROVIDERS}
+    if model := os.environ.get(OLLAMA_MODEL_ENV, "").strip():
+        vessels["ollama"] = OllamaAdapter(model=model)
+    return vessels
 
 
 def default_setup(path: str | os.PathLike | None = None) -> Setup:

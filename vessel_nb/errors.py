@@ -20,7 +20,7 @@
     └── StreamInterrupted (RuntimeError) a vessel failed after tokens arrived; keeps the partial text
 
 HTTP and transport failures, and error events inside a 200 stream, become these classes in
-exactly one place, :mod:`vessel_nb.translate`; an error event gets the class of the HTTP
+exactly one place, :mod:`vessel_nb.adapters.translate`; an error event gets the class of the HTTP
 status it stands for. Messages are written for a person in a notebook: which
 vessel, what happened, what to do. They never contain an API key.
 """

@@ -1,8 +1,11 @@
 """One call, vessel after vessel: skip those known to be down, stream from the first that
 answers, fall back while no token has arrived, and log every attempt.
 
-The shape follows pydantic-ai's early ``FallbackModel``: loop over candidates, fall back
-only while a stream is opening, collect the errors, raise them together when all fail.
+The shape follows pydantic-ai's early ``FallbackModel``: :func:`attempt_in_turn` loops over
+the candidates, falls back only while a stream is opening, collects the errors and raises
+them together when all fail; :func:`_one_attempt` owns one attempt — its :class:`Attempt`
+record, its timing, its usage and its log row. Everything they work on (vessels, their
+health states, the log) is passed in; nothing reaches into the orchestrator.
 """
 
 from __future__ import annotations
@@ -10,17 +13,46 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import errors as E
-from . import privacy, translate
-from .routing import Task, plan
-from .types import Attempt, Chunk, Reply, Usage
+from . import privacy
+from .adapters import translate
+from .health import VesselState
+from .routing import Candidate, Task, plan
+from .types import Attempt, CallOptions, Chunk, Message, Reply, Usage
 
 if TYPE_CHECKING:
-    from .orchestrator import AIOrchestrator
+    from .adapters.base import BaseAdapter
+    from .calllog import CallLog
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as the orchestrator checked it: everything but the vessels it may go to."""
+
+    messages: list[Message]
+    """the conversation, normalized"""
+    options: CallOptions
+    """passed unchanged to each adapter"""
+    task: Task
+    """what the call needs (private, vision, ...)"""
+    explicit: str | None = None
+    """the vessel chosen with vessel= or the session's active vessel: no fallback then"""
+    on_interrupt: str = "raise"
+    """after text arrived: 'raise' the partial text, or 'restart' on the next vessel"""
+    compare_id: str = ""
+    """shared by the calls of one side-by-side comparison"""
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """id shared by every attempt of this call"""
+
+    @property
+    def prompt(self) -> str:
+        """The last user message (for the log)."""
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
 
 
 def _utc_now() -> str:
@@ -28,136 +60,156 @@ def _utc_now() -> str:
 
 
 async def attempt_in_turn(
-    orch: AIOrchestrator, msgs, explicit, task: Task, options, compare_id, policy
+    call: Call,
+    vessels: Mapping[str, BaseAdapter],
+    priority: Sequence[str],
+    states: Mapping[str, VesselState],
+    log: CallLog,
 ) -> AsyncIterator[Chunk]:
     """Try the planned vessels in turn; yield chunks; fall back only before the first token."""
-    loop = asyncio.get_running_loop()
-    call_start = loop.time()
-    call_id = uuid.uuid4().hex[:12]
+    started = asyncio.get_running_loop().time()
     candidates = await plan(
-        orch.vessels, orch.priority, explicit=explicit, task=task, has_images=bool(options["images"])
+        vessels, list(priority), explicit=call.explicit, task=call.task, has_images=bool(call.options.images)
     )
-    prompt = next((m["content"] for m in reversed(msgs) if m["role"] == "user"), "")
     attempts: list[Attempt] = []
     failures: dict[str, E.VesselError] = {}
-    previous = ""
     for index, cand in enumerate(candidates):
-        adapter = orch.vessels[cand.name]
-        state = orch._states[cand.name]
         last = index == len(candidates) - 1
-        att = Attempt(
-            call_id=call_id,
-            attempt=len(attempts) + 1,
-            vessel=cand.name,
-            model=options["model"] or adapter.model,
-            fallback_from=previous,
-            reason=cand.reason,
-            private=task.local_only,
-            local=adapter.local,
-            started_at=_utc_now(),
-            compare_id=compare_id,
-            prompt=prompt,
-        )
-        attempts.append(att)
-        skip = adapter.missing_key()
-        if skip is None and not cand.explicit and state.cooling_for() > 0:
-            skip = E.VesselUnavailable(
-                f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
-                vessel=cand.name,
-            )
-        if skip is not None:
-            att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
-            orch.log.append(att)
-            failures[cand.name], previous = skip, cand.name
-            if not last:
-                yield Chunk(event="fallback", vessel=cand.name, model=att.model, detail=str(skip))
-            continue
-
-        sent, withheld = privacy.outgoing(msgs, adapter, local_only=task.local_only)
-        if withheld:
-            yield Chunk(
-                event="withheld", vessel=cand.name, model=att.model, detail=privacy.withheld_note(withheld, cand.name)
-            )
-        start = loop.time()
-        parts: list[str] = []
-        thinking: list[str] = []
-        usage = Usage()
-        stop_reason = None
         try:
-            call_opts = {k: v for k, v in options.items() if k != "images"}
-            async with aclosing(adapter.stream(sent, images=options["images"], **call_opts)) as deltas:
-                async for d in deltas:
-                    if d.usage:
-                        usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
-                    stop_reason = d.stop_reason or stop_reason
-                    if d.text or d.thinking:
-                        if att.ttft_s is None:
-                            att.ttft_s = loop.time() - start
-                        parts.append(d.text)
-                        thinking.append(d.thinking)
-                        yield Chunk(content=d.text, thinking=d.thinking, vessel=cand.name, model=att.model)
-            if not "".join(parts).strip():
-                raise translate.stream_error(adapter, "the vessel sent an empty answer")
-        except (asyncio.CancelledError, GeneratorExit):
-            att.outcome, att.latency_s, att.response = "cancelled", loop.time() - start, "".join(parts)
-            att.error, att.error_kind = "stopped by the caller", "cancelled"
-            orch.log.append(att)
-            raise
+            attempt = _one_attempt(call, cand, vessels[cand.name], states[cand.name], log, attempts, started)
+            async with aclosing(attempt) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
         except E.VesselError as err:
             failure = err
-        except E.ConfigError:
-            raise
-        except Exception as exc:  # a bug or an unexpected library error: still fall back
-            failure = E.VesselError(f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name)
-        else:
-            att.outcome, att.latency_s = "ok", loop.time() - start
-            att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
-            orch.log.append(att)
-            state.record_ok(att.ttft_s)
-            reply = Reply(
-                text="".join(parts),
-                vessel=cand.name,
-                model=att.model,
-                call_id=call_id,
-                thinking="".join(thinking),
-                reason=cand.reason,
-                ttft_s=att.ttft_s,
-                latency_s=loop.time() - call_start,
-                usage=usage,
-                stop_reason=stop_reason,
-                local=adapter.local,
-                attempts=list(attempts),
-                withheld=withheld,
-            )
-            yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
-            return
-
-        # the attempt failed
-        got_text = att.ttft_s is not None
-        failure.vessel = failure.vessel or cand.name
-        failure.before_first_token = not got_text
-        att.latency_s, att.error, att.error_kind = loop.time() - start, failure.reason, failure.kind
-        att.response = "".join(parts) if got_text else None
-        att.outcome = "interrupted" if got_text else "error"
-        orch.log.append(att)
-        state.record_failure(failure, local=adapter.local)
-        failures[cand.name], previous = failure, cand.name
+        failures[cand.name] = failure
+        tried = attempts[-1]
         if cand.explicit:
             break
-        if got_text:
-            if policy == "restart" and not last:
-                yield Chunk(
-                    event="restart",
-                    vessel=cand.name,
-                    model=att.model,
-                    detail=f"{failure} — restarting on the next vessel; discard the partial text",
-                )
-                continue
-            raise E.StreamInterrupted(failure, "".join(parts), attempts)
-        if not last:
-            yield Chunk(event="fallback", vessel=cand.name, model=att.model, detail=str(failure))
+        if not failure.before_first_token:
+            if call.on_interrupt != "restart" or last:
+                raise E.StreamInterrupted(failure, tried.response or "", attempts)
+            detail = f"{failure} — restarting on the next vessel; discard the partial text"
+            yield Chunk(event="restart", vessel=cand.name, model=tried.model, detail=detail)
+        elif not last:
+            yield Chunk(event="fallback", vessel=cand.name, model=tried.model, detail=str(failure))
+    raise all_failed(call.task, call.explicit, failures, attempts)
 
-    raise all_failed(task, explicit, failures, attempts)
+
+async def _one_attempt(
+    call: Call,
+    cand: Candidate,
+    adapter: BaseAdapter,
+    state: VesselState,
+    log: CallLog,
+    attempts: list[Attempt],
+    call_started: float,
+) -> AsyncIterator[Chunk]:
+    """Try one vessel: yield its text chunks, then the ``done`` chunk with the Reply.
+
+    Appends its :class:`Attempt` to ``attempts`` and to the log, and tells the vessel's
+    health state how it went. On failure raises the VesselError, its
+    ``before_first_token`` saying whether the call may still fall back.
+    """
+    loop = asyncio.get_running_loop()
+    att = Attempt(
+        call_id=call.call_id,
+        attempt=len(attempts) + 1,
+        vessel=cand.name,
+        model=call.options.model or adapter.model,
+        fallback_from=attempts[-1].vessel if attempts else "",
+        reason=cand.reason,
+        private=call.task.local_only,
+        local=adapter.local,
+        started_at=_utc_now(),
+        compare_id=call.compare_id,
+        prompt=call.prompt,
+    )
+    attempts.append(att)
+    if (skip := _skip_reason(cand, adapter, state)) is not None:
+        att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
+        log.append(att)
+        raise skip
+
+    sent, withheld = privacy.outgoing(call.messages, adapter, local_only=call.task.local_only)
+    if withheld:
+        yield Chunk(
+            event="withheld", vessel=cand.name, model=att.model, detail=privacy.withheld_note(withheld, cand.name)
+        )
+    start = loop.time()
+    parts: list[str] = []
+    thinking: list[str] = []
+    usage = Usage()
+    stop_reason = None
+    try:
+        async with aclosing(adapter.stream_call(sent, call.options)) as deltas:
+            async for d in deltas:
+                if d.usage:
+                    usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
+                stop_reason = d.stop_reason or stop_reason
+                if d.text or d.thinking:
+                    if att.ttft_s is None:
+                        att.ttft_s = loop.time() - start
+                    parts.append(d.text)
+                    thinking.append(d.thinking)
+                    yield Chunk(content=d.text, thinking=d.thinking, vessel=cand.name, model=att.model)
+        if not "".join(parts).strip():
+            raise translate.stream_error(adapter, "the vessel sent an empty answer")
+    except (asyncio.CancelledError, GeneratorExit):
+        att.outcome, att.latency_s, att.response = "cancelled", loop.time() - start, "".join(parts)
+        att.error, att.error_kind = "stopped by the caller", "cancelled"
+        log.append(att)
+        raise
+    except E.VesselError as err:
+        failure = err
+    except E.ConfigError:
+        raise
+    except Exception as exc:  # a bug or an unexpected library error: still fall back
+        failure = E.VesselError(f"unexpected {type(exc).__name__}: {adapter.redact(str(exc))}", vessel=cand.name)
+    else:
+        att.outcome, att.latency_s = "ok", loop.time() - start
+        att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
+        log.append(att)
+        state.record_ok(att.ttft_s)
+        reply = Reply(
+            text="".join(parts),
+            vessel=cand.name,
+            model=att.model,
+            call_id=call.call_id,
+            thinking="".join(thinking),
+            reason=cand.reason,
+            ttft_s=att.ttft_s,
+            latency_s=loop.time() - call_started,
+            usage=usage,
+            stop_reason=stop_reason,
+            local=adapter.local,
+            attempts=list(attempts),
+            withheld=withheld,
+        )
+        yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
+        return
+
+    got_text = att.ttft_s is not None
+    failure.vessel = failure.vessel or cand.name
+    failure.before_first_token = not got_text
+    att.latency_s, att.error, att.error_kind = loop.time() - start, failure.reason, failure.kind
+    att.response = "".join(parts) if got_text else None
+    att.outcome = "interrupted" if got_text else "error"
+    log.append(att)
+    state.record_failure(failure, local=adapter.local)
+    raise failure
+
+
+def _skip_reason(cand: Candidate, adapter: BaseAdapter, state: VesselState) -> E.VesselError | None:
+    """Why this vessel is not tried at all (no key, or cooling down after a failure), if so."""
+    skip = adapter.missing_key()
+    if skip is None and not cand.explicit and state.cooling_for() > 0:
+        skip = E.VesselUnavailable(
+            f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
+            vessel=cand.name,
+        )
+    return skip
 
 
 def all_failed(task: Task, explicit, failures, attempts) -> E.AllVesselsFailed:

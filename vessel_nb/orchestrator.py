@@ -13,17 +13,16 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, aclosing
 from typing import Any
 
-from . import checks, privacy
 from . import errors as E
 from . import loop as bg
+from . import privacy
 from .adapters.base import BaseAdapter
 from .calllog import CallLog
 from .calls import CallHandle, collect, normalize_messages
-from .fallback import attempt_in_turn
+from .fallback import Call, attempt_in_turn
 from .health import VesselState
-from .images import load_image
 from .routing import Task
-from .types import Chunk, Health, Message, Reply, Timeouts
+from .types import CallOptions, Chunk, Health, Message, Reply, Timeouts
 
 _ON_INTERRUPT = ("raise", "restart")
 
@@ -157,6 +156,7 @@ class AIOrchestrator:
         model: str | None = None,
         think: bool | None = None,
         timeouts: Timeouts | None = None,
+        extra: Mapping[str, Any] | None = None,
         compare_id: str = "",
         on_interrupt: str | None = None,
     ) -> AsyncIterator[Chunk]:
@@ -165,9 +165,6 @@ class AIOrchestrator:
         parsed = Task.parse(task)
         if privacy.newest_prompt_private(msgs) and not parsed.local_only:
             parsed = dataclasses.replace(parsed, private=True)  # asking a private turn is a private call
-        if system is not None:
-            checks.text(checks.typed(system, str, "system", "text"), "system")
-        imgs = [load_image(i) for i in images or ()]
         if vessel is not None and not isinstance(vessel, str):
             raise E.ConfigError(f"vessel must be a vessel name, not {type(vessel).__name__}")
         if model is not None and vessel is None and self._active is None:
@@ -175,23 +172,22 @@ class AIOrchestrator:
         policy = on_interrupt or self.on_interrupt
         if policy not in _ON_INTERRUPT:
             raise E.ConfigError(f"on_interrupt must be 'raise' or 'restart', not {policy!r}")
-        if temperature is not None and not (0 <= float(temperature) <= 2):
-            raise E.ConfigError(f"temperature must be between 0 and 2, not {temperature}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise E.ConfigError(f"max_tokens must be a positive whole number, not {max_tokens!r}")
-        options = {
-            "system": system,
-            "images": imgs,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "model": model,
-            "think": bool(think if think is not None else parsed.needs_thinking),
-            "timeouts": timeouts or self.timeouts,
-        }
+        # One frozen CallOptions, built here and passed unchanged to the adapter.
+        options = CallOptions.build(
+            model=model,
+            system=system,
+            images=images,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            think=think if think is not None else parsed.needs_thinking,
+            timeouts=timeouts or self.timeouts,
+            extra=extra,
+        )
         explicit = vessel if vessel is not None else self._active
         if explicit is not None and explicit not in self.vessels:
             raise E.ConfigError(f"unknown vessel {explicit!r}; configured vessels: {', '.join(self.vessels)}")
-        return attempt_in_turn(self, msgs, explicit, parsed, options, compare_id, policy)
+        call = Call(msgs, options, parsed, explicit=explicit, on_interrupt=policy, compare_id=compare_id)
+        return attempt_in_turn(call, self.vessels, self.priority, self._states, self.log)
 
     # --- public faces of one call ------------------------------------------------------------
     def stream(self, messages: str | Sequence[Message], **kwargs: Any) -> AsyncIterator[Chunk]:

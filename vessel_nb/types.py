@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .images import Image, load_image
 
 Role = Literal["system", "user", "assistant"]
 Message = dict[str, Any]  # {"role": ..., "content": str, "images": [bytes | str, ...]?}
@@ -38,6 +41,84 @@ class Timeouts:
 
     def replace(self, **changes: float | None) -> Timeouts:
         """A copy with some limits changed."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Everything one call carries besides its messages: built once by the orchestrator
+    (or by :meth:`BaseAdapter.stream` for a direct call) and read, unchanged, by the adapter."""
+
+    model: str | None = None
+    """model to use; None means the adapter's own ``model``"""
+    system: str | None = None
+    """system prompt; replaces any system message in the conversation"""
+    images: tuple[Image, ...] = ()
+    """images for the last user message, already loaded"""
+    temperature: float | None = None
+    """sampling temperature, 0 to 2 (None: the provider's default)"""
+    max_tokens: int | None = None
+    """longest answer in tokens (None: the adapter's ``max_tokens``, else the provider's)"""
+    think: bool = False
+    """ask for visible reasoning where the provider supports it"""
+    timeouts: Timeouts | None = None
+    """time limits of each attempt (None: the adapter's own)"""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """provider-specific body fields, merged in last"""
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: nothing on the path can change what the caller asked for.
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        images: Sequence[Any] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        think: bool | None = False,
+        timeouts: Timeouts | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CallOptions:
+        """Check what a person passed and load the images: one clear error for bad input."""
+        from . import checks
+
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise ConfigError(f"model must be a model name, not {model!r}")
+        if system is not None:
+            checks.text(checks.typed(system, str, "system", "text"), "system")
+        if isinstance(images, (str, bytes)):
+            raise ConfigError("images must be a list, e.g. images=['photo.png']")
+        if temperature is not None:
+            if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+                raise ConfigError(f"temperature must be a number between 0 and 2, not {temperature!r}")
+            if not 0 <= float(temperature) <= 2:
+                raise ConfigError(f"temperature must be between 0 and 2, not {temperature}")
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ConfigError(f"max_tokens must be a positive whole number, not {max_tokens!r}")
+        if timeouts is not None and not isinstance(timeouts, Timeouts):
+            raise ConfigError(f"timeouts must be a vessel_nb.Timeouts(...), not {type(timeouts).__name__}")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise ConfigError(f"extra must be a dict of request-body fields, not {type(extra).__name__}")
+        return cls(
+            model=model.strip() if model else None,
+            system=system,
+            images=tuple(load_image(i) for i in images or ()),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            think=bool(think),
+            timeouts=timeouts,
+            extra=extra or {},
+        )
+
+    def replace(self, **changes: Any) -> CallOptions:
+        """A copy with some options changed."""
         return dataclasses.replace(self, **changes)
 
 

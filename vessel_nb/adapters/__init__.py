@@ -1,21 +1,26 @@
 """The four vessel adapters. Each says how to build its request, parse its stream and probe
-its health; everything they share lives in :mod:`.base`."""
+its health; the contract and configuration live in :mod:`.base`, the shared HTTP work in
+:mod:`.httpio`, error translation in :mod:`.translate`, and the table of providers in
+:mod:`.registry`."""
 
 from __future__ import annotations
 
+from ..types import CallOptions
 from .anthropic import ClaudeAdapter
-from .base import BaseAdapter, CallOptions
+from .base import BaseAdapter
 from .gemini import GeminiAdapter
 from .ollama import OllamaAdapter
 from .openai import OpenAIAdapter
+from .registry import ADAPTERS, PROVIDERS, Provider
 
-__all__ = ["BaseAdapter", "CallOptions", "ClaudeAdapter", "GeminiAdapter", "OllamaAdapter", "OpenAIAdapter"]
-
-#: provider name -> adapter class, for config files
-ADAPTERS = {
-    "ollama": OllamaAdapter,
-    "anthropic": ClaudeAdapter,
-    "claude": ClaudeAdapter,
-    "openai": OpenAIAdapter,
-    "gemini": GeminiAdapter,
-}
+__all__ = [
+    "ADAPTERS",
+    "PROVIDERS",
+    "BaseAdapter",
+    "CallOptions",
+    "ClaudeAdapter",
+    "GeminiAdapter",
+    "OllamaAdapter",
+    "OpenAIAdapter",
+    "Provider",
+]

@@ -10,9 +10,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from .. import translate
 from ..types import Delta, Usage
 from ..wire import aiter_sse
+from . import translate
 from .base import BaseAdapter
 
 API_VERSION = "2023-06-01"

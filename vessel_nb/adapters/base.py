@@ -1,45 +1,22 @@
-"""What every adapter shares: configuration, the HTTP client, time limits, error
-translation and the end-of-stream rule. A provider module only says how to build its
-request, how to read its stream, and which free endpoint tells whether it is up."""
+"""What an adapter is: its configuration (model, address, key, capabilities) and the
+contract a provider module fills in — how to build its request, how to read its stream,
+and which free endpoint tells whether it is up. The HTTP work they all share (client
+pool, stream loop under the clock, drain, health probe) is in :mod:`.httpio`."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-import weakref
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from .. import address, checks, locality, redaction, translate
+from .. import address, checks, locality, redaction
 from .. import errors as E
-from ..images import Image, load_image
-from ..types import Delta, Health, Message, Timeouts, Usage
-from ..wire import aiter_lines
-from .clock import AttemptClock
-
-# Error bodies are small; a misbehaving server must not make us read megabytes.
-_MAX_ERROR_BODY = 64 * 1024
-# After the end-of-stream marker, how long to wait for the body to end (see _drain).
-_DRAIN_SECONDS = 2.0
-
-
-@dataclass
-class CallOptions:
-    """Per-call options every adapter understands."""
-
-    model: str
-    """model to use for this call"""
-    temperature: float | None = None
-    max_tokens: int | None = None
-    think: bool = False
-    """ask for visible reasoning where the provider supports it"""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """provider-specific body fields, merged in last"""
+from ..images import Image
+from ..types import CallOptions, Delta, Health, Message, Timeouts, Usage
+from . import httpio
 
 
 class BaseAdapter:
@@ -106,9 +83,7 @@ class BaseAdapter:
         self._thinking = thinking
         self.max_tokens = max_tokens
         self._transport = transport
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._pool = httpio.ClientPool()
 
     # --- configuration -------------------------------------------------------------
     @classmethod
@@ -208,7 +183,9 @@ class BaseAdapter:
     def build_request(
         self, messages: list[Message], images: list[Image], opts: CallOptions
     ) -> tuple[str, str, dict, dict]:
-        """Return (method, path, json body, headers) for a streaming chat call."""
+        """Return (method, path, json body, headers) for a streaming chat call.
+
+        ``opts.model`` is always set here (the call's model or the adapter's)."""
         raise NotImplementedError
 
     def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
@@ -227,152 +204,46 @@ class BaseAdapter:
         """Name of the provider's end-of-stream marker, for messages."""
         return "end-of-stream marker"
 
-    # --- shared machinery ---------------------------------------------------------------
-    def _client(self) -> httpx.AsyncClient:
-        # httpx clients belong to the loop that made them; keep one per loop so the pool is
-        # reused across calls (no new TLS handshake per call).
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None or client.is_closed:
-            t = self.timeouts
-            limits = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60)
-            transport = self._transport
-            if transport is None and self.local and self.is_loopback:
-                transport = locality.loopback_transport(limits)  # connect only to checked loopback addresses
-            client = httpx.AsyncClient(
-                transport=transport,
-                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=t.connect),
-                limits=limits,
-                # a proxy from the environment must never carry a local (private) call off the machine
-                trust_env=not (self.local or self.is_loopback),
-                follow_redirects=False,
-            )
-            self._clients[loop] = client
-        return client
+    # --- calls: the HTTP work lives in .httpio ------------------------------------------
+    def stream(self, messages: Sequence[Message], **options: Any) -> AsyncIterator[Delta]:
+        """Stream one chat completion as :class:`Delta` objects, within the time limits.
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        system: str | None = None,
-        images: Sequence[Any] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        think: bool = False,
-        model: str | None = None,
-        timeouts: Timeouts | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> AsyncIterator[Delta]:
-        """Stream one chat completion as :class:`Delta` objects, within the time limits."""
+        For calling an adapter directly: ``options`` are those of :class:`CallOptions`
+        (system, images, temperature, max_tokens, think, model, timeouts, extra), checked
+        here. The orchestrator builds its CallOptions once and calls :meth:`stream_call`.
+        """
+        return self.stream_call(messages, CallOptions.build(**options))
+
+    def stream_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:
+        """Stream one chat completion with options already built (the orchestrator's path)."""
         if (err := self.missing_key()) is not None:
             raise err
         msgs = [dict(m) for m in messages]
-        if system:
-            msgs = [{"role": "system", "content": system}, *[m for m in msgs if m.get("role") != "system"]]
-        imgs = [load_image(i) for i in images or ()]
-        opts = CallOptions(
-            model=model or self.model,
-            temperature=temperature,
-            max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
-            think=think,
-            extra=dict(extra or {}),
+        if opts.system:
+            msgs = [{"role": "system", "content": opts.system}, *[m for m in msgs if m.get("role") != "system"]]
+        resolved = opts.replace(
+            model=opts.model or self.model,
+            max_tokens=opts.max_tokens if opts.max_tokens is not None else self.max_tokens,
         )
-        method, path, body, headers = self.build_request(msgs, imgs, opts)
-        t = timeouts or self.timeouts
-        loop = asyncio.get_running_loop()
-        clock = AttemptClock(loop, t, self.liveness_every)
-        client = self._client()
-        request = client.build_request(method, self.base_url + path, json=body, headers=headers)
-        response: httpx.Response | None = None
-        deltas: AsyncIterator[Delta] | None = None
-        watchdog = asyncio.ensure_future(self._watch(clock)) if clock.liveness else None
-        try:
-            try:
-                async with clock.limit() as cm:
-                    clock.scope = cm
-                    response = await client.send(request, stream=True)
-                    if response.status_code >= 300:
-                        raise translate.from_status(
-                            self, response.status_code, response.headers, await _read_limited(response)
-                        )
-            except TimeoutError:
-                raise clock.timeout_error(self) from None
-            except httpx.HTTPError as exc:
-                raise translate.from_transport(self, exc) from None
-            # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
-            deltas = self.parse(aiter_lines(response.aiter_bytes()))
-            saw_done = False
-            while not saw_done:
-                try:
-                    async with clock.limit() as cm:
-                        clock.scope = cm
-                        delta = await anext(deltas)
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    raise clock.timeout_error(self) from None
-                except httpx.HTTPError as exc:
-                    raise translate.from_transport(self, exc) from None
-                if (delta.text or delta.thinking) and not clock.got_text:
-                    clock.got_text = True
-                    if watchdog is not None:
-                        watchdog.cancel()
-                saw_done = delta.done
-                yield delta
-            if not saw_done:
-                raise translate.stream_error(
-                    self, f"the stream ended without its {self.terminator()} (truncated answer)"
-                )
-            await _drain(deltas)
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if deltas is not None:
-                await deltas.aclose()
-            if response is not None:
-                await response.aclose()
+        return httpio.stream_deltas(self, msgs, resolved)
 
-    async def _watch(self, clock: AttemptClock) -> None:
-        """While waiting for the first token, check now and then that the server is alive.
+    def _client(self) -> httpx.AsyncClient:
+        """This event loop's pooled client (for the rare extra request, e.g. Ollama's /api/show)."""
+        return self._pool.get(
+            self.timeouts,
+            self._make_transport,
+            # a proxy from the environment must never carry a local (private) call off the machine
+            trust_env=not (self.local or self.is_loopback),
+        )
 
-        A cold model load in Ollama can take minutes before the first byte, so the first-token
-        limit must be generous; but a server that has stopped answering altogether should not
-        keep a notebook waiting that long. A loading server still answers its free probe.
-        """
-        while not clock.got_text:
-            await asyncio.sleep(clock.liveness)
-            method, path, headers = self.probe_request()
-            try:
-                async with asyncio.timeout(min(clock.liveness, 3.0)):
-                    await self._client().request(method, self.base_url + path, headers=headers)
-            except (TimeoutError, httpx.HTTPError):
-                if not clock.got_text:
-                    clock.dead()
-                return
+    def _make_transport(self) -> httpx.AsyncBaseTransport | None:
+        if self._transport is None and self.local and self.is_loopback:
+            return locality.loopback_transport(httpio.LIMITS)  # connect only to checked loopback addresses
+        return self._transport
 
     async def health(self, timeout: float = 3.0) -> Health:
         """Probe a free endpoint: ok, latency and a detail a person can read."""
-        checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        if (err := self.missing_key()) is not None:
-            return Health(self.name, False, None, err.reason, "down", checked_at=checked)
-        method, path, headers = self.probe_request()
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self._client().request(method, self.base_url + path, headers=headers)
-                if response.status_code >= 300:
-                    raise translate.from_status(
-                        self, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY]
-                    )
-                detail = self.probe_result(response)
-        except TimeoutError:
-            return Health(self.name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
-        except httpx.HTTPError as exc:
-            err = translate.from_transport(self, exc)
-            return Health(self.name, False, None, err.reason, "down", checked_at=checked)
-        except E.VesselError as err:
-            return Health(self.name, False, time.perf_counter() - start, err.reason, "down", checked_at=checked)
-        return Health(self.name, True, time.perf_counter() - start, detail, "up", checked_at=checked)
+        return await httpio.probe(self, timeout)
 
     async def health_check(self) -> bool:
         """True when the vessel answers its free health probe (as in the lesson)."""
@@ -380,33 +251,7 @@ class BaseAdapter:
 
     async def aclose(self) -> None:
         """Close this loop's pooled connections."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-
-
-async def _drain(deltas: AsyncIterator[Delta]) -> None:
-    """Read what follows the end-of-stream marker (normally just the end of the HTTP body).
-
-    A response closed before its body is fully read cannot go back to the connection pool,
-    so every call would pay a new TCP (and TLS) handshake. Whatever comes after the marker
-    is ignored, and a server that keeps the body open gets a short grace period only.
-    """
-    try:
-        async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in deltas:
-                pass
-    except (TimeoutError, httpx.HTTPError, E.VesselError):
-        pass  # the answer is complete; this connection just won't be reused
-
-
-async def _read_limited(response: httpx.Response) -> bytes:
-    body = b""
-    async for piece in response.aiter_bytes():
-        body += piece
-        if len(body) > _MAX_ERROR_BODY:
-            break
-    return body
+        await self._pool.aclose()
 
 
 def usage(tokens_in: Any = None, tokens_out: Any = None) -> Usage:

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import quote
 
-from .. import translate
 from ..types import Delta, Usage
 from ..wire import aiter_sse
+from . import translate
 from .base import BaseAdapter
 
 

@@ -12,9 +12,10 @@ from typing import ClassVar
 
 import httpx
 
-from .. import address, checks, translate
+from .. import address, checks
 from .. import errors as E
 from ..types import Delta, Timeouts
+from . import translate
 from .base import BaseAdapter, usage
 
 

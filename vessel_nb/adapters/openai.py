@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from .. import translate
-from ..types import Delta, Message, Usage
+from ..types import CallOptions, Delta, Message, Usage
 from ..wire import aiter_sse
 from . import openai_responses as responses
+from . import translate
 from .base import BaseAdapter
 
 APIS = ("auto", "chat", "responses")
@@ -90,12 +90,12 @@ class OpenAIAdapter(BaseAdapter):
         view._wire = api
         return view
 
-    async def stream(self, messages: Sequence[Message], **kw: Any) -> AsyncIterator[Delta]:  # noqa: D102
-        model = kw.get("model") or self.model
+    async def stream_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:  # noqa: D102
+        model = opts.model or self.model
         api = self.api_for(model)
         started = False
         try:
-            async for delta in BaseAdapter.stream(self._speaking(api), messages, **kw):
+            async for delta in BaseAdapter.stream_call(self._speaking(api), messages, opts):
                 started = True
                 yield delta
             return
@@ -109,7 +109,7 @@ class OpenAIAdapter(BaseAdapter):
                 model,
                 err.message,
             )
-        async for delta in BaseAdapter.stream(self._speaking("responses"), messages, **kw):
+        async for delta in BaseAdapter.stream_call(self._speaking("responses"), messages, opts):
             yield delta
 
     @classmethod

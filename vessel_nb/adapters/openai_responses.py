@@ -12,7 +12,7 @@ and carries a ``sequence_number``. Read here: ``response.output_text.delta`` (an
 servers send), ``response.created`` (served model), ``response.completed`` and
 ``response.incomplete`` (the end: usage, stop reason — ``max_output_tokens`` is an answer cut
 short, not an error), ``response.failed`` and ``error`` (classified like HTTP errors by
-:func:`vessel_nb.translate.from_event`). Every other event is ignored. There is no
+:func:`vessel_nb.adapters.translate.from_event`). Every other event is ignored. There is no
 ``data: [DONE]``; a compatible server that adds one after the end is fine.
 """
 
@@ -22,9 +22,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from .. import translate
 from ..types import Delta, Usage
 from ..wire import aiter_sse
+from . import translate
 
 if TYPE_CHECKING:
     from ..images import Image

@@ -5,22 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..adapters.registry import PROVIDERS as _TABLE
+from ..adapters.registry import provider as _provider
 from .replies import ReplySource
 from .server import PROVIDERS, PracticeServer
 
-VESSELS = {"ollama": "ollama", "anthropic": "claude", "openai": "openai", "gemini": "gemini"}
+VESSELS = {p.practice: p.vessel for p in _TABLE}
 """provider -> vessel name used by :meth:`PracticeFleet.orchestrator`"""
 
-MODELS = {"ollama": "llama3.2", "anthropic": "claude-practice", "openai": "gpt-practice", "gemini": "gemini-practice"}
+MODELS = {p.practice: p.practice_model for p in _TABLE}
 """provider -> model each practice vessel asks for"""
-
-_ENV_URL = {
-    "ollama": "OLLAMA_HOST",
-    "anthropic": "ANTHROPIC_BASE_URL",
-    "openai": "OPENAI_BASE_URL",
-    "gemini": "GEMINI_BASE_URL",
-}
-_ENV_KEY = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
 
 
 def practice_key(provider: str) -> str:
@@ -98,25 +92,19 @@ class PracticeFleet:
         """Environment variables that point the default adapters at this fleet."""
         env: dict[str, str] = {}
         for name, srv in self.servers.items():
-            env[_ENV_URL[name]] = srv.base_url
-            if name in _ENV_KEY:
-                env[_ENV_KEY[name]] = practice_key(name)
+            row = _provider(name)
+            env[row.url_env] = srv.base_url
+            if row.key_env:
+                env[row.key_env[0]] = practice_key(name)
         return env
 
     def adapters(self) -> dict[str, Any]:
         """One adapter per server, keyed by vessel name (ollama, claude, openai, gemini)."""
-        import vessel_nb as vnb
-
-        classes = {
-            "ollama": vnb.OllamaAdapter,
-            "anthropic": vnb.ClaudeAdapter,
-            "openai": vnb.OpenAIAdapter,
-            "gemini": vnb.GeminiAdapter,
-        }
         vessels: dict[str, Any] = {}
         for name, srv in self.servers.items():
-            key = practice_key(name) if name in _ENV_KEY else None
-            vessels[VESSELS[name]] = classes[name](model=MODELS[name], base_url=srv.base_url, api_key=key)
+            row = _provider(name)
+            key = practice_key(name) if row.key_env else None
+            vessels[row.vessel] = row.adapter(model=row.practice_model, base_url=srv.base_url, api_key=key)
         return vessels
 
     def orchestrator(self, **kwargs: Any) -> Any:

@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..adapters.registry import PRACTICE
 from .faults import Fault, make_fault
 from .handler import RecordedRequest
 from .replies import ReplySource
 
-PROVIDERS = ("ollama", "anthropic", "openai", "gemini")
-"""provider names a practice server can speak"""
+PROVIDERS = PRACTICE
+"""provider names a practice server can speak (one module each, from the provider registry)"""
 
 _T = TypeVar("_T")
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import errors as E
-from . import locality
+from .. import errors as E
+from .. import locality
 
 if TYPE_CHECKING:
-    from .adapters.base import BaseAdapter
+    from .base import BaseAdapter
 
 
 def error_message(body: bytes | str | Any) -> str:

@@ -1,0 +1,204 @@
+"""The HTTP machinery every adapter shares: the pooled client, the stream loop under the
+attempt's clock, the drain after the end-of-stream marker, and the health probe.
+
+An adapter (:mod:`.base`) says what to send and how to read the answer; this module sends it,
+keeps the time limits, and turns every HTTP or transport failure into a
+:mod:`vessel_nb.errors` exception through :mod:`.translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .. import errors as E
+from ..types import CallOptions, Delta, Health, Message, Timeouts
+from ..wire import aiter_lines
+from . import translate
+from .clock import AttemptClock
+
+if TYPE_CHECKING:
+    from .base import BaseAdapter
+
+# Error bodies are small; a misbehaving server must not make us read megabytes.
+_MAX_ERROR_BODY = 64 * 1024
+# After the end-of-stream marker, how long to wait for the body to end (see _drain).
+_DRAIN_SECONDS = 2.0
+
+LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60)
+"""connection pool limits of every adapter's client"""
+
+
+class ClientPool:
+    """One ``httpx.AsyncClient`` per event loop, reused across calls.
+
+    httpx clients belong to the loop that made them; keeping one per loop lets the pool
+    reuse connections (no new TLS handshake per call).
+    """
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(
+        self,
+        timeouts: Timeouts,
+        make_transport: Callable[[], httpx.AsyncBaseTransport | None],
+        *,
+        trust_env: bool,
+    ) -> httpx.AsyncClient:
+        """This loop's client, made on first use (``make_transport`` is called then)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            t = timeouts
+            client = httpx.AsyncClient(
+                transport=make_transport(),
+                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=t.connect),
+                limits=LIMITS,
+                trust_env=trust_env,
+                follow_redirects=False,
+            )
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this loop's client."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: CallOptions) -> AsyncIterator[Delta]:
+    """Send one streaming chat request and yield the adapter's deltas, within the time limits.
+
+    ``opts`` is already resolved (model and max_tokens filled in). Ends with a StreamError
+    when the body ends without the provider's end-of-stream marker.
+    """
+    method, path, body, headers = adapter.build_request(messages, list(opts.images), opts)
+    clock = AttemptClock(asyncio.get_running_loop(), opts.timeouts or adapter.timeouts, adapter.liveness_every)
+    client = adapter._client()
+    request = client.build_request(method, adapter.base_url + path, json=body, headers=headers)
+    response: httpx.Response | None = None
+    deltas: AsyncIterator[Delta] | None = None
+    watchdog = asyncio.ensure_future(_watch(adapter, clock)) if clock.liveness else None
+    try:
+        try:
+            async with clock.limit() as cm:
+                clock.scope = cm
+                response = await client.send(request, stream=True)
+                if response.status_code >= 300:
+                    raise translate.from_status(
+                        adapter, response.status_code, response.headers, await _read_limited(response)
+                    )
+        except TimeoutError:
+            raise clock.timeout_error(adapter) from None
+        except httpx.HTTPError as exc:
+            raise translate.from_transport(adapter, exc) from None
+        # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
+        deltas = adapter.parse(aiter_lines(response.aiter_bytes()))
+        saw_done = False
+        while not saw_done:
+            try:
+                async with clock.limit() as cm:
+                    clock.scope = cm
+                    delta = await anext(deltas)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise clock.timeout_error(adapter) from None
+            except httpx.HTTPError as exc:
+                raise translate.from_transport(adapter, exc) from None
+            if (delta.text or delta.thinking) and not clock.got_text:
+                clock.got_text = True
+                if watchdog is not None:
+                    watchdog.cancel()
+            saw_done = delta.done
+            yield delta
+        if not saw_done:
+            raise translate.stream_error(
+                adapter, f"the stream ended without its {adapter.terminator()} (truncated answer)"
+            )
+        await _drain(deltas)
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if deltas is not None:
+            await deltas.aclose()
+        if response is not None:
+            await response.aclose()
+
+
+async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
+    """While waiting for the first token, check now and then that the server is alive.
+
+    A cold model load in Ollama can take minutes before the first byte, so the first-token
+    limit must be generous; but a server that has stopped answering altogether should not
+    keep a notebook waiting that long. A loading server still answers its free probe.
+    """
+    while not clock.got_text:
+        await asyncio.sleep(clock.liveness)
+        method, path, headers = adapter.probe_request()
+        try:
+            async with asyncio.timeout(min(clock.liveness, 3.0)):
+                await adapter._client().request(method, adapter.base_url + path, headers=headers)
+        except (TimeoutError, httpx.HTTPError):
+            if not clock.got_text:
+                clock.dead()
+            return
+
+
+async def probe(adapter: BaseAdapter, timeout: float) -> Health:
+    """Call the adapter's free endpoint: ok, latency and a detail a person can read."""
+    checked = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    name = adapter.name
+    if (err := adapter.missing_key()) is not None:
+        return Health(name, False, None, err.reason, "down", checked_at=checked)
+    method, path, headers = adapter.probe_request()
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            response = await adapter._client().request(method, adapter.base_url + path, headers=headers)
+            if response.status_code >= 300:
+                raise translate.from_status(
+                    adapter, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY]
+                )
+            detail = adapter.probe_result(response)
+    except TimeoutError:
+        return Health(name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
+    except httpx.HTTPError as exc:
+        err = translate.from_transport(adapter, exc)
+        return Health(name, False, None, err.reason, "down", checked_at=checked)
+    except E.VesselError as err:
+        return Health(name, False, time.perf_counter() - start, err.reason, "down", checked_at=checked)
+    return Health(name, True, time.perf_counter() - start, detail, "up", checked_at=checked)
+
+
+async def _drain(deltas: AsyncIterator[Delta]) -> None:
+    """Read what follows the end-of-stream marker (normally just the end of the HTTP body).
+
+    A response closed before its body is fully read cannot go back to the connection pool,
+    so every call would pay a new TCP (and TLS) handshake. Whatever comes after the marker
+    is ignored, and a server that keeps the body open gets a short grace period only.
+    """
+    try:
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in deltas:
+                pass
+    except (TimeoutError, httpx.HTTPError, E.VesselError):
+        pass  # the answer is complete; this connection just won't be reused
+
+
+async def _read_limited(response: httpx.Response) -> bytes:
+    body = b""
+    async for piece in response.aiter_bytes():
+        body += piece
+        if len(body) > _MAX_ERROR_BODY:
+            break
+    return body
