@@ -198,6 +198,9 @@ async def _one_attempt(
     att.outcome = "interrupted" if got_text else "error"
     log.append(att)
     state.record_failure(failure, local=adapter.local)
+    # What led to the failure (a JSON error holding the server's whole line, an httpx error
+    # with its URL) may quote a key the server echoed; the message already says what happened.
+    failure.__context__ = failure.__cause__ = None
     raise failure
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import re
+import weakref
 from collections.abc import Iterable
+from typing import Any, Protocol
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 MASK = "***"
@@ -105,3 +108,45 @@ def safe_url(url: str) -> str:
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
     return redact(urlunsplit(parts._replace(netloc=netloc)), ())
+
+
+class _Redacting(Protocol):
+    def redact(self, text: str) -> str: ...
+
+
+#: httpx/httpcore log what servers answer (response headers at DEBUG): a server that echoes
+#: a key in a header would put it in anyone's DEBUG log
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class _LogFilter(logging.Filter):
+    """Redacts the keys of every live adapter from httpx/httpcore log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Runs only for records that are emitted (DEBUG off: never called).
+        text = original = record.getMessage()
+        for holder in list(_LIVE):
+            text = holder.redact(text)
+        if text != original:
+            record.msg, record.args = text, ()
+        return True
+
+
+_FILTER = _LogFilter()
+
+
+def guard_http_logs(holder: _Redacting) -> None:
+    """Keep ``holder``'s secrets (via its ``redact``) out of httpx/httpcore logging."""
+    _LIVE.add(holder)
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

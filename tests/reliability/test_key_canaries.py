@@ -151,7 +151,10 @@ def test_no_part_of_a_key_lands_in_any_sink(mode, echo, shell, tmp_path, caplog)
 
         # the log, in memory and on disk (the WAL and SHM files before they are merged)
         assert orch.log.flush()
-        sinks += [("log.df", orch.log.df.to_json(date_format="iso")), ("load_all()", orch.log.load_all().to_json(date_format="iso"))]
+        sinks += [
+            ("log.df", orch.log.df.to_json(date_format="iso")),
+            ("load_all()", orch.log.load_all().to_json(date_format="iso")),
+        ]
         sinks += [("orchestrator repr", repr(orch))]
         for suffix in ("", "-wal", "-shm"):
             f = log_file.with_name(log_file.name + suffix)

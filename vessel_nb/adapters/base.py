@@ -77,6 +77,8 @@ class BaseAdapter:
         self.__key = (
             api_key if api_key is not None else next((os.environ[v] for v in self.key_env if os.environ.get(v)), None)
         )
+        if self.__key or urlsplit(self.base_url).password:
+            redaction.guard_http_logs(self)
         self._local_override = local
         self.timeouts = timeouts or self.default_timeouts
         self._vision = vision

@@ -113,9 +113,9 @@ async def parse(adapter: BaseAdapter, lines: AsyncIterator[str]) -> AsyncIterato
         try:
             data = json.loads(sse.data)
         except ValueError:
-            raise translate.stream_error(adapter, f"malformed event data: {sse.data[:80]!r}") from None
+            raise translate.stream_error(adapter, f"malformed event data: {adapter.excerpt(sse.data)}") from None
         if not isinstance(data, dict):
-            raise translate.stream_error(adapter, f"unexpected event data: {sse.data[:80]!r}")
+            raise translate.stream_error(adapter, f"unexpected event data: {adapter.excerpt(sse.data)}")
         kind = data.get("type") or sse.event
         if kind == "response.output_text.delta":
             yield Delta(text=_text(data.get("delta")))
