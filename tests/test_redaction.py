@@ -10,7 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from vessel_nb import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter, redaction, translate
+from vessel_nb import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter, redaction
+from vessel_nb.adapters import translate
 from vessel_nb.errors import StreamError, VesselError
 
 CANARY = "sk-canary-9Qz7Xw2Lm4Rt8Vb6Nc1Pd5Hf3Jk0"
