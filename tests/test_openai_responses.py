@@ -289,3 +289,62 @@ def test_chat_panel_and_compare_widget_with_a_codex_vessel(practice):
         assert row["tokens_out"] == results["codex"].usage.tokens_out
         panel.close()
         cmp.close()
+
+
+# --- the parser's edges ---------------------------------------------------------------------
+def _replay(body: bytes, seed: int = 0) -> OpenAIAdapter:
+    from .transcripts import RandomChunks
+
+    def handler(request):
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=RandomChunks(body, seed, 5))
+
+    return OpenAIAdapter(model=CODEX, api_key="sk-test-0123456789", transport=httpx.MockTransport(handler))
+
+
+def _sse(*events: dict) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+DONE = {"type": "response.completed", "response": {"status": "completed", "model": "gpt-5-codex-2025-09-15"}}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_summary_parts_are_paragraphs_and_unknown_events_are_ignored(seed):
+    body = (
+        _sse(
+            {"type": "response.reasoning_summary_part.added", "summary_index": 0, "part": {"type": "summary_text"}},
+            {"type": "response.reasoning_summary_text.delta", "summary_index": 0, "delta": "First."},
+            {"type": "response.reasoning_summary_part.added", "summary_index": 1, "part": {"type": "summary_text"}},
+            {"type": "response.reasoning_summary_text.delta", "summary_index": 1, "delta": "Second."},
+            {"type": "response.web_search_call.searching", "item_id": "ws_1"},
+            {"type": "response.brand_new_kind", "whatever": [1, 2]},
+            {"type": "response.output_text.delta", "delta": "Answer."},
+            DONE,
+        )
+        + b"data: [DONE]\n\n"
+    )  # some compatible servers add it; it is not needed
+    with AIOrchestrator({"v": _replay(body, seed)}, log_path=False) as orch:
+        reply = orch.ask("hi")
+    assert reply.thinking == "First.\n\nSecond." and reply.text == "Answer."
+
+
+@pytest.mark.parametrize(
+    ("event", "cls"),
+    [
+        ({"type": "error", "error": {"type": "server_error", "code": None, "message": "boom"}}, E.ServerError),
+        ({"type": "error", "code": "insufficient_quota", "message": "check billing", "param": None}, E.BillingError),
+        ({"type": "response.failed", "response": {"status": "failed", "error": None}}, E.StreamError),
+        ({"type": "response.failed", "response": {"error": {"code": "invalid_prompt", "message": "no"}}}, E.BadRequest),
+    ],
+)
+def test_in_band_failures_are_classified(event, cls):
+    with AIOrchestrator({"v": _replay(_sse(event))}, log_path=False) as orch, pytest.raises(E.AllVesselsFailed) as info:
+        orch.ask("hi")
+    assert type(info.value.failures["v"]) is cls
+
+
+def test_a_stream_without_its_terminal_event_is_truncated():
+    body = _sse({"type": "response.output_text.delta", "delta": "half"})
+    with AIOrchestrator({"v": _replay(body)}, log_path=False) as orch, pytest.raises(StreamInterrupted) as info:
+        orch.ask("hi")
+    assert "response.completed" in str(info.value.error)
