@@ -15,6 +15,9 @@ any key), including the endpoints their everyday helpers call, which answer dete
 practice values: Ollama ``/api/generate``, ``/api/embed``, ``/api/embeddings``,
 ``/api/pull``; OpenAI ``/v1/embeddings``; Anthropic ``/v1/messages/count_tokens``; Gemini
 ``:countTokens``, ``:embedContent``, ``:batchEmbedContents`` (under ``/v1beta`` and ``/v1``).
+The practice OpenAI also speaks the Responses API (``/v1/responses``, the only way to the
+Codex models; ``openai_responses.py``) and, like OpenAI, refuses Codex models on Chat
+Completions.
 
 Faults (``srv.set_fault(kind, times=N, **params)``; ``times`` = next N chat requests,
 default until ``srv.clear_fault()``; all but "down" apply to the chat endpoints only; the
