@@ -196,11 +196,11 @@ def test_initial_state_describes_vessels_without_secrets(fake):
     o.close()
 
 
-def test_send_streams_deltas_then_sets_the_complete_transcript_once(orch, fake):
+def test_ask_streams_deltas_then_sets_the_complete_transcript_once(orch, fake):
     fake.pace = 0.005
     panel = ChatPanel(orch)
     wire = Wire(panel)
-    call = panel.send("Say hello")
+    call = panel.ask("Say hello")
     reply = call.result(10)
     assert reply.text == "Hello from the fake vessel."
     deltas = wire.custom("delta")
@@ -228,7 +228,7 @@ def test_deltas_are_coalesced_by_time(fake, orch):
     fake.pace = 0.001
     panel = ChatPanel(orch)
     wire = Wire(panel)
-    panel.send("many words").result(20)
+    panel.ask("many words").result(20)
     deltas = wire.custom("delta")
     assert "".join(d["text"] for d in deltas) == "".join(fake.words)
     assert len(deltas) < 100, f"{len(deltas)} messages for 300 chunks: not coalesced"
@@ -240,7 +240,7 @@ def _bytes_for(n_tokens: int) -> tuple[int, int, int]:
     panel = ChatPanel(o)
     panel.flush_interval = 0  # worst case: one message per chunk
     wire = Wire(panel)
-    reply = panel.send("long answer please").result(60)
+    reply = panel.ask("long answer please").result(60)
     o.close()
     return wire.total, len(reply.text), len(wire.messages)
 
@@ -261,7 +261,7 @@ def test_stop_cancels_the_call_closes_the_stream_and_logs_cancelled(fake, orch):
     fake.pace = 0.01
     panel = ChatPanel(orch)
     wire = Wire(panel)
-    call = panel.send("talk for a while")
+    call = panel.ask("talk for a while")
     poll(lambda: len(wire.custom("delta")) >= 3, what="some streamed text")
     assert panel.busy is True and panel.pending[0]["vessel"] == "ollama"
     panel._handle_custom_msg({"t": "stop"}, [])  # what the Stop button sends
@@ -281,7 +281,7 @@ def test_stop_cancels_the_call_closes_the_stream_and_logs_cancelled(fake, orch):
 def test_stop_before_the_first_token(fake, orch):
     fake.pace = 0.5  # the first word is half a second away
     panel = ChatPanel(orch)
-    call = panel.send("slow start")
+    call = panel.ask("slow start")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         call.result(5)
@@ -307,7 +307,7 @@ def test_send_from_the_view_with_an_image(fake, orch):
 def test_empty_prompt_is_refused(orch):
     panel = ChatPanel(orch)
     with pytest.raises(vnb.ConfigError):
-        panel.send("   ")
+        panel.ask("   ")
     panel._handle_custom_msg({"t": "send", "prompt": "  "}, [])
     assert panel.transcript == [] and panel.busy is False
 
@@ -323,7 +323,7 @@ def test_fallback_is_shown_as_event_trail_and_red_light():
     )
     panel = ChatPanel(o)
     wire = Wire(panel)
-    reply = panel.send("hello?").result(10)
+    reply = panel.ask("hello?").result(10)
     assert reply.vessel == "cloud"
     entry = panel.transcript[-1]
     assert entry["vessel"] == "cloud" and entry["local"] is False
@@ -345,7 +345,7 @@ def test_fallback_is_shown_as_event_trail_and_red_light():
 def test_every_vessel_failing_is_an_error_entry():
     o = AIOrchestrator({"ollama": ollama(FakeOllama(fail="500"))}, log_path=False)
     panel = ChatPanel(o)
-    call = panel.send("anyone?")
+    call = panel.ask("anyone?")
     with pytest.raises(vnb.AllVesselsFailed):
         call.result(10)
     entry = panel.transcript[-1]
@@ -358,7 +358,7 @@ def test_a_view_joining_mid_stream_gets_a_snapshot(fake, orch):
     fake.pace = 0.005
     panel = ChatPanel(orch)
     wire = Wire(panel)
-    call = panel.send("stream")
+    call = panel.ask("stream")
     poll(lambda: len(wire.custom("delta")) >= 2, what="streaming")
     panel._handle_custom_msg({"t": "sync"}, [])
     snap = wire.custom("snapshot")[-1]["texts"][call.id]
@@ -409,37 +409,37 @@ def test_selector_and_toggles_shape_the_call(fake):
     panel = ChatPanel(o)
     with pytest.raises(traitlets.TraitError):
         panel.vessel = "nope"
-    assert panel.send("x").result(10).vessel == "cloud"  # auto: priority
+    assert panel.ask("x").result(10).vessel == "cloud"  # auto: priority
     panel.vessel = "ollama"
-    assert panel.send("x").result(10).vessel == "ollama"
+    assert panel.ask("x").result(10).vessel == "ollama"
     panel.vessel = "cloud"
     panel.private = True  # private + a cloud vessel: refused, nothing sent
     n = len(other.requests)
     with pytest.raises(vnb.NoLocalVessel):
-        panel.send("secret").result(10)
+        panel.ask("secret").result(10)
     assert len(other.requests) == n and panel.transcript[-1]["status"] == "error"
     panel.vessel = "auto"
-    reply = panel.send("secret").result(10)
+    reply = panel.ask("secret").result(10)
     assert reply.vessel == "ollama" and panel.transcript[-1]["asked"]["private"] is True
     # keyword options win over the selector
-    assert panel.send("y", vessel="cloud", task=None).result(10).vessel == "cloud"
+    assert panel.ask("y", vessel="cloud", task=None).result(10).vessel == "cloud"
     o.close()
 
 
 def test_memory_sends_earlier_exchanges(fake, orch):
     panel = ChatPanel(orch, system="Be brief.")
-    panel.send("first question").result(10)
-    panel.send("second question").result(10)
+    panel.ask("first question").result(10)
+    panel.ask("second question").result(10)
     msgs = fake.requests[-1]["messages"]
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
     assert msgs[1]["content"] == "first question" and msgs[2]["content"] == "Hello from the fake vessel."
     panel._handle_custom_msg({"t": "clear"}, [])
     assert panel.transcript == []
-    panel.send("third").result(10)
+    panel.ask("third").result(10)
     assert [m["role"] for m in fake.requests[-1]["messages"]] == ["system", "user"]
     forgetful = ChatPanel(orch, memory=False)
-    forgetful.send("a").result(10)
-    forgetful.send("b").result(10)
+    forgetful.ask("a").result(10)
+    forgetful.ask("b").result(10)
     assert len(fake.requests[-1]["messages"]) == 1
 
 
@@ -447,7 +447,7 @@ def test_two_panels_stream_at_once_independently(fake, orch):
     fake.pace = 0.01
     a, b = ChatPanel(orch), ChatPanel(orch)
     wa, wb = Wire(a), Wire(b)
-    ca, cb = a.send("to a"), b.send("to b")
+    ca, cb = a.ask("to a"), b.ask("to b")
     ca.result(10), cb.result(10)
     assert [e["prompt"] for e in a.transcript] == ["to a"]
     assert [e["prompt"] for e in b.transcript] == ["to b"]
@@ -458,7 +458,7 @@ def test_two_panels_stream_at_once_independently(fake, orch):
 def test_several_calls_in_one_panel_keep_their_order(fake, orch):
     fake.pace = 0.005
     panel = ChatPanel(orch)
-    calls = [panel.send(f"q{i}") for i in range(3)]
+    calls = [panel.ask(f"q{i}") for i in range(3)]
     assert panel.busy is True
     for c in calls:
         c.result(10)

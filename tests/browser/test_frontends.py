@@ -151,7 +151,7 @@ def notebook7_source(fleet) -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell("%load_ext vessel_nb"),
         nbformat.v4.new_code_cell("%%ask\nSay hello to Notebook 7."),
         nbformat.v4.new_code_cell("panel = vnb.ChatPanel(orch)\npanel"),
-        nbformat.v4.new_code_cell('call = panel.send("hi")'),
+        nbformat.v4.new_code_cell('call = panel.ask("hi")'),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -71,7 +71,7 @@ vnb.use(orch)"""
             'results = cmp.run("Which of you answers first?")  # blocks; the view above streams meanwhile\n'
             "{name: type(r).__name__ for name, r in results.items()}"
         ),
-        nbformat.v4.new_code_cell('call = panel.send("Sent from a cell")  # returns at once; the views stream it'),
+        nbformat.v4.new_code_cell('call = panel.ask("Sent from a cell")  # returns at once; the views stream it'),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -1,8 +1,9 @@
 """Streaming text to the browser in few, small messages (shared by both panels).
 
 Traffic stays proportional to the text. While an answer streams, only the new text goes
-out, as custom messages (``{"t": "delta", "id", "seq", "text"}``) coalesced every
-``interval`` seconds; the whole text is put into a trait once, when the answer ends, so a
+out, as custom messages (``{"t": "delta", "id", "seq", "text", "done", "tail"}``: the raw
+text and, at most every 0.1 s, HTML for Markdown blocks that became complete and HTML of
+the block still open — see :mod:`._markdown`) coalesced every ``interval`` seconds; the whole text is put into a trait once, when the answer ends, so a
 reloaded or re-rendered view shows everything. A view that joins mid-stream asks for a
 ``snapshot`` of the text so far (``seq`` tells it which later deltas still apply).
 
@@ -17,6 +18,8 @@ import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from ._markdown import MarkdownStream
 
 WIRE_LOCK = threading.RLock()
 """Held while a widget message is built and sent, so state and wire order agree."""
@@ -42,6 +45,7 @@ class LiveText:
         self._pending_thinking: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
         self._first: float | None = None
+        self._md = MarkdownStream()
         self.seq = 0
         self.closed = False
 
@@ -96,6 +100,9 @@ class LiveText:
         self._sent_thinking.append(thinking)
         self.seq += 1
         msg: dict[str, Any] = {"t": "delta", **self._key, "seq": self.seq, "text": text}
+        rendered = self._md.push(text) if text else None
+        if rendered is not None:
+            msg["done"], msg["tail"] = rendered
         if thinking:
             msg["thinking"] = thinking
         if self._first is not None and self.seq == 1:
@@ -108,6 +115,7 @@ class LiveText:
             self._flush_locked()
             self._sent.clear()
             self._sent_thinking.clear()
+            self._md.reset()
             self.seq += 1
             self._post({"t": "reset", **self._key, "seq": self.seq})
 
@@ -119,7 +127,14 @@ class LiveText:
 
     def snapshot(self) -> dict[str, Any]:
         """The text already sent and its sequence number (call with WIRE_LOCK held)."""
-        snap: dict[str, Any] = {"text": "".join(self._sent), "thinking": "".join(self._sent_thinking), "seq": self.seq}
+        snap: dict[str, Any] = {
+            "text": "".join(self._sent),
+            "thinking": "".join(self._sent_thinking),
+            "seq": self.seq,
+            "done": self._md.done_html,
+            "tail": self._md.tail_html,
+            "pending": self._md.pending,
+        }
         if self._first is not None:
             snap["first"] = round(self._first, 3)
         return snap

@@ -2,10 +2,11 @@
 answer, a Stop button and a compact view of the call log.
 
 Every call runs on vessel_nb's background loop (see :mod:`._job`), so clicking Send never
-blocks the kernel, and ``panel.send(prompt)`` from a cell returns at once while the answer
-streams into every displayed view. Widget state holds finished answers, the calls in
-flight (without their text), health and the latest log rows — never a key: widget state
-is saved into the notebook file.
+blocks the kernel, and ``panel.ask(prompt)`` from a cell returns at once while the answer
+streams into every displayed view, rendered as Markdown (see :mod:`._markdown`). Widget
+state holds finished answers (text and safe HTML), the calls in flight (without their
+text), health and the latest log rows — never a key: widget state is saved into the
+notebook file. (``ask``, not ``send``: ``Widget.send`` is ipywidgets' message channel.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import functools
 import itertools
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,14 @@ from .. import errors as E
 from ..types import Chunk, Reply
 from ._job import Job, is_cancel, wait_event
 from ._live import WIRE_LOCK, LiveText
+from ._markdown import render
 from ._rows import attempts_trail, outcome_fields, short, vessel_rows
+from ._static import bundle, chat_fallback
 from ._status import PanelStatus
-
-_STATIC = Path(__file__).parent / "static"
 
 
 class ChatCall:
-    """One exchange started by :meth:`ChatPanel.send` (or the Send button)."""
+    """One exchange started by :meth:`ChatPanel.ask` (or the Send button)."""
 
     def __init__(self, panel: ChatPanel, cid: str, header: dict[str, Any]) -> None:
         self.id = cid
@@ -84,10 +84,9 @@ class ChatPanel(anywidget.AnyWidget):
     vessels are never called just to check them).
     """
 
-    _esm = _STATIC / "chat.js"
-    _css = _STATIC / "chat.css"
+    _esm = bundle("shared.js", "chat.js")
+    _css = bundle("shared.css", "chat.css")
 
-    _uid = t.Unicode("").tag(sync=True)
     title = t.Unicode("vessel_nb chat").tag(sync=True)
     """heading of the panel"""
     vessels = t.List(t.Dict()).tag(sync=True)
@@ -99,7 +98,7 @@ class ChatPanel(anywidget.AnyWidget):
     thinking = t.Bool(False).tag(sync=True)
     """route to a reasoning vessel and show its thinking"""
     transcript = t.List(t.Dict()).tag(sync=True)
-    """finished exchanges, complete (prompt, answer text, badge numbers, trail, status)"""
+    """finished exchanges, complete (prompt, answer text and HTML, badge numbers, trail, status)"""
     pending = t.List(t.Dict()).tag(sync=True)
     """exchanges in flight, without their text (that streams as custom messages)"""
     busy = t.Bool(False).tag(sync=True)
@@ -134,7 +133,6 @@ class ChatPanel(anywidget.AnyWidget):
         self._status = PanelStatus(self, self._orch)
         self._last_reply: Reply | None = None
         super().__init__(
-            _uid=uuid.uuid4().hex,
             title=title,
             health_interval=health_interval,
             vessels=vessel_rows(self._orch),
@@ -154,7 +152,7 @@ class ChatPanel(anywidget.AnyWidget):
         """The latest answer that finished well."""
         return self._last_reply
 
-    def send(self, prompt: str, *, images: list[Any] | None = None, **options: Any) -> ChatCall:  # type: ignore[override]
+    def ask(self, prompt: str, *, images: list[Any] | None = None, **options: Any) -> ChatCall:
         """Ask ``prompt`` as if typed into the panel and sent; returns at once.
 
         The answer streams into every displayed view. ``images``: paths, bytes or data
@@ -307,6 +305,7 @@ class ChatPanel(anywidget.AnyWidget):
             entry.update(outcome_fields(reply, exc, stopped="stopped by you"))
             if reply is None and not is_cancel(exc):
                 entry["trail"] = attempts_trail(getattr(exc, "attempts", []) or [])
+            entry["html"] = render(entry["text"])
             self._calls.pop(call.id, None)
             with self.hold_sync():
                 if not call._header.get("cleared"):
@@ -325,6 +324,12 @@ class ChatPanel(anywidget.AnyWidget):
             self.pending = [copy.deepcopy(c._header) for c in self._calls.values()]
             if busy is not None:
                 self.busy = busy
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        # Beside the widget view: the conversation as HTML and text, for a viewer without
+        # widgets (GitHub, nbviewer, a notebook reopened without saved widget state).
+        data, meta = super()._repr_mimebundle_(**kwargs)
+        return {**data, **chat_fallback(self.title, self.transcript)}, meta
 
     # --- messages from the views --------------------------------------------------------
     def _post(self, msg: dict[str, Any]) -> None:

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anywidget
@@ -25,12 +24,12 @@ from .. import errors as E
 from ..types import Chunk, Reply
 from ._job import Job, wait_event
 from ._live import WIRE_LOCK, LiveText
+from ._markdown import render
 from ._rows import outcome_fields, vessel_rows
+from ._static import bundle, compare_fallback
 
 if TYPE_CHECKING:
     import pandas as pd
-
-_STATIC = Path(__file__).parent / "static"
 
 
 class _Column:
@@ -53,10 +52,9 @@ class CompareWidget(anywidget.AnyWidget):
     order). ``cmp.run(prompt, **options)`` returns ``{vessel: Reply or the exception}``.
     """
 
-    _esm = _STATIC / "compare.js"
-    _css = _STATIC / "compare.css"
+    _esm = bundle("shared.js", "compare.js")
+    _css = bundle("shared.css", "compare.css")
 
-    _uid = t.Unicode("").tag(sync=True)
     title = t.Unicode("vessel_nb compare").tag(sync=True)
     """heading of the widget"""
     vessels = t.List(t.Unicode()).tag(sync=True)
@@ -68,7 +66,7 @@ class CompareWidget(anywidget.AnyWidget):
     run_id = t.Unicode("").tag(sync=True)
     """compare_id of the current run; the log rows carry it"""
     columns = t.Dict().tag(sync=True)
-    """vessel -> column state: status, text, timings, error (complete once finished)"""
+    """vessel -> column state: status, text and its HTML, timings, error (complete once finished)"""
     running = t.Bool(False).tag(sync=True)
     """a run is in progress"""
     notice = t.Unicode("").tag(sync=True)
@@ -96,7 +94,7 @@ class CompareWidget(anywidget.AnyWidget):
         self._all_done.set()
         self._t0 = 0.0
         info = {row["name"]: row for row in vessel_rows(self._orch)}
-        super().__init__(_uid=uuid.uuid4().hex, title=title, vessels=names, info=[info[n] for n in names], **kwargs)
+        super().__init__(title=title, vessels=names, info=[info[n] for n in names], **kwargs)
         self.on_msg(self._on_view_msg)
 
     @property
@@ -234,6 +232,7 @@ class CompareWidget(anywidget.AnyWidget):
                 text=col.live.text, thinking=col.live.thinking, latency_s=round(time.perf_counter() - self._t0, 3)
             )
             state.update(outcome_fields(reply, exc, stopped="stopped"))
+            state["html"] = render(state.get("text") or "")
             col.reply, col.error = reply, exc
             done = all(c.finished for c in self._cols.values())
             with self.hold_sync():
@@ -242,6 +241,11 @@ class CompareWidget(anywidget.AnyWidget):
                     self.running = False
             if done:
                 self._all_done.set()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        # Beside the widget view: the last run as HTML and text, for a viewer without widgets.
+        data, meta = super()._repr_mimebundle_(**kwargs)
+        return {**data, **compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)}, meta
 
     def _post(self, msg: dict[str, Any]) -> None:
         ipywidgets.Widget.send(self, msg)
