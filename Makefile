@@ -16,7 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-lab: $(STAMP)
+# Widget state saved with notebooks (panels reopen without a kernel): the same settings
+# override Binder installs, in this project's own environment.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/vessel_nb.json
+$(LAB_OVERRIDES): binder/overrides.json
+	mkdir -p $(dir $@)
+	cp binder/overrides.json $@
+
+lab: $(STAMP) $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 

@@ -9,6 +9,7 @@ is skipped without PyPI except in CI, where it must run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -176,6 +177,7 @@ def _postbuild(sandbox, **env: str) -> subprocess.CompletedProcess:
     _fake(
         sandbox.bin / "zstd", '#!/bin/bash\necho "zstd $*" >>"$FAKE_LOG"\ncat\n'
     )  # the fake "download" is a plain tar
+    env = {"NB_PYTHON_PREFIX": str(sandbox.tmp / "prefix"), **env}
     return subprocess.run(
         ["bash", str(BINDER / "postBuild")],
         cwd=ROOT,
@@ -191,6 +193,9 @@ def test_postbuild_installs_the_package_and_no_ollama_by_default(sandbox):
     assert done.returncode == 0, done.stderr
     assert sandbox.log.read_text().splitlines() == ["python -m pip install --no-cache-dir --no-deps ."]
     assert not (sandbox.home / ".local" / "bin" / "ollama").exists()
+    # widget state is saved with notebooks: the settings override JupyterLab and Notebook 7 read
+    installed = sandbox.tmp / "prefix" / "share/jupyter/lab/settings/overrides.d/vessel_nb.json"
+    assert json.loads(installed.read_text()) == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
 
 
 def test_postbuild_optional_ollama_block(sandbox):
@@ -272,6 +277,7 @@ def test_pinned_requirements_install_in_a_fresh_venv_and_the_lessons_pass(tmp_pa
         PATH=f"{venv / 'bin'}:{env['PATH']}", HOME=str(tmp_path / "home"), JUPYTER_DATA_DIR=str(tmp_path / "jupyter")
     )
     env["VESSEL_NB_PRACTICE_PACE"] = "0"
+    env["NB_PYTHON_PREFIX"] = str(venv)  # what repo2docker sets: the notebook server's environment
     env["PIP_CACHE_DIR"] = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")  # keep the real cache
 
     def sh(*cmd: str | Path, **kw) -> subprocess.CompletedProcess:
@@ -282,6 +288,7 @@ def test_pinned_requirements_install_in_a_fresh_venv_and_the_lessons_pass(tmp_pa
     sh(py, "-m", "pip", "install", "--quiet", "-r", repo / "binder" / "requirements.txt")
     sh("bash", repo / "binder" / "postBuild", cwd=repo)
     sh(py, "-m", "pip", "check")
+    assert (venv / "share/jupyter/lab/settings/overrides.d/vessel_nb.json").is_file()
     where = sh(py, "-c", "import vessel_nb, sys; print(vessel_nb.__file__)", cwd=tmp_path).stdout
     assert where.startswith(str(venv)), where  # the installed package, not this checkout
     run = sh(py, repo / "tests" / "run_lessons.py", "--out", tmp_path / "executed", cwd=tmp_path)

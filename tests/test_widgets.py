@@ -152,14 +152,14 @@ def test_top_level_names_are_the_widget_classes():
 
 def test_esm_and_css_are_self_contained_files_in_the_package():
     static = Path(vnb.__file__).parent / "widgets" / "static"
-    for name in ("chat.js", "compare.js"):
+    for name in ("chat.js", "compare.js", "shared.js"):
         src = (static / name).read_text()
-        assert "export default" in src
+        assert "export default" in src or name == "shared.js"
         assert not re.search(r"^\s*import\s", src, re.M), f"{name} must not import anything"
         assert not re.search(r"import\s*\(", src), f"{name} must not import dynamically"
         urls = re.findall(r"https?://[^\s\"'`]+", src)
         assert set(urls) <= {"http://www.w3.org/2000/svg"}, f"{name} must not load from the network: {urls}"
-    for name in ("chat.css", "compare.css"):
+    for name in ("chat.css", "compare.css", "shared.css"):
         css = (static / name).read_text()
         assert "@import" not in css and "url(" not in css
         assert "var(--jp-" in css
@@ -193,7 +193,66 @@ def test_initial_state_describes_vessels_without_secrets(fake):
     assert {h["state"] for h in panel.health} == {"untested"}
     assert panel.vessel == "auto" and panel.transcript == [] and panel.busy is False
     assert cmp.vessels == ["ollama", "claude"]
+    for widget in (panel, cmp):  # the static fallback saved in the notebook: no secret either
+        bundle = json.dumps(widget._repr_mimebundle_()[0])
+        assert secret not in bundle and "pw@" not in bundle
     o.close()
+
+
+def test_ask_is_the_public_method_and_widget_send_is_not_shadowed():
+    import ipywidgets
+
+    assert ChatPanel.send is ipywidgets.Widget.send  # the custom-message channel, as ipywidgets made it
+    assert callable(ChatPanel.ask)
+
+
+HOSTILE_WORDS = ["# Title\n\n", "<script>alert(1)</script>\n\n", "<img src=x onerror=alert(2)>\n\n",
+                 "[go](javascript:alert(3)) ", "![px](https://evil.example/p.png)\n\n", "```python\nx = 1\n```\n"]  # fmt: skip
+
+
+def test_answers_carry_safe_html_streamed_and_final(fake, orch):
+    fake.words = HOSTILE_WORDS
+    panel = ChatPanel(orch)
+    wire = Wire(panel)
+    panel.ask("be hostile").result(10)
+    entry = panel.transcript[-1]
+    html = entry["html"]
+    assert entry["text"] == "".join(HOSTILE_WORDS)
+    assert "<h1>Title</h1>" in html and '<div class="vnb-code" data-lang="python">' in html
+    assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
+    assert 'href="javascript' not in html and not any("evil" in u for u in re.findall(r'(?:href|src)="([^"]*)"', html))
+    rendered = [d for d in wire.custom("delta") if "tail" in d]
+    assert rendered, "no delta carried rendered HTML"
+    streamed = "".join(d["done"] + d["tail"] for d in rendered)
+    assert "<script" not in streamed and "<img" not in streamed
+    # the static fallback shows the conversation, rendered the same safe way
+    data, _ = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "<h1>Title</h1>" in data["text/html"] and "be hostile" in data["text/html"]
+    assert "<script" not in data["text/html"] and "be hostile" in data["text/plain"]
+
+
+def test_snapshot_for_a_late_view_carries_the_rendered_blocks(fake, orch):
+    fake.words = ["## Head\n\n", "para one\n\n"] + [f" w{i}" for i in range(200)]
+    fake.pace = 0.01
+    panel = ChatPanel(orch)
+    wire = Wire(panel)
+    call = panel.ask("go")
+    poll(lambda: len(wire.custom("delta")) > 3, what="a few deltas")
+    panel._handle_custom_msg({"t": "sync"}, [])
+    snap = wire.custom("snapshot")[-1]["texts"][call.id]
+    assert snap["done"].startswith("<h2>Head</h2>")
+    assert snap["text"].startswith("## Head") and {"tail", "pending", "seq"} <= snap.keys()
+    call.result(20)
+
+
+def test_compare_columns_carry_html(fake, orch):
+    fake.words = ["**bold** answer"]
+    cmp = CompareWidget(orch, vessels=["ollama"])
+    cmp.run("q", timeout=10)
+    assert cmp.columns["ollama"]["html"] == "<p><strong>bold</strong> answer</p>\n"
+    data, _ = cmp._repr_mimebundle_()
+    assert "<strong>bold</strong>" in data["text/html"] and "Prompt: q" in data["text/plain"]
 
 
 def test_ask_streams_deltas_then_sets_the_complete_transcript_once(orch, fake):

@@ -100,7 +100,7 @@ def lab(tmp_path_factory, artifacts):
         sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
         "--IdentityProvider.token=", "--ServerApp.password=",
         "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", f"--LabApp.app_settings_dir={home / 'app-settings'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]  # fmt: skip
     with _serving(cmd, env, port, "JupyterLab", artifacts / "jupyterlab.log") as base:
@@ -164,6 +164,10 @@ def _isolated_jupyter_env(home: Path) -> dict[str, str]:
     dirs = {name: home / name for name in ("settings", "workspaces", "runtime", "config", "data", "ipython")}
     for d in dirs.values():
         d.mkdir(exist_ok=True)
+    # the settings override `make lab` and Binder install: widget state saved with notebooks
+    overrides = home / "app-settings" / "overrides.d"
+    overrides.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "binder" / "overrides.json", overrides / "vessel_nb.json")
     settings = {
         "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
         "apputils-extension/notification": {"fetchNews": "false"},
@@ -255,7 +259,7 @@ def notebook7(tmp_path_factory, artifacts):
         sys.executable, "-m", "notebook", "--no-browser", "--allow-root",
         "--IdentityProvider.token=", "--ServerApp.password=",
         "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
+        f"--ServerApp.root_dir={root}", f"--JupyterNotebookApp.app_settings_dir={home / 'app-settings'}",
     ]  # fmt: skip
     with _serving(cmd, env, port, "Jupyter Notebook 7", artifacts / "notebook7.log") as base:
         yield base, root

@@ -1,0 +1,286 @@
+"""Answers rendered in the panels, in a real browser: Markdown in the chat and in every
+comparison column (also while streaming), a hostile answer made inert, Copy and Insert
+cell, a chat view shown again that follows the newest message, light and dark themes,
+and a saved notebook reopened without a kernel — in JupyterLab, then in Notebook 7.
+
+The practice servers are told to answer with HOSTILE_MD: Markdown with a heading, a list,
+a table and code, plus a <script>, an <img onerror>, a javascript: link and a remote image
+on 127.0.0.1:9 (nothing listens there; the page's requests are recorded instead).
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from vessel_nb.practice.fleet import practice_key
+
+from .test_frontends import run_all as run_all_nb7
+from .test_panels_browser import notebook_source, run_all
+
+pytestmark = pytest.mark.browser
+
+WAIT = 60_000
+HOSTILE_MD = """\
+## Markdown check
+
+1. first item
+2. second item
+
+| vessel | local |
+|:-------|:-----:|
+| ollama | yes   |
+
+```python
+def double(x):
+    return x * 2  # twice
+```
+
+<script>window.__vnbPwned = (window.__vnbPwned || []).concat("script")</script>
+
+<img src="http://127.0.0.1:9/onerror.png" onerror="window.__vnbPwned = (window.__vnbPwned || []).concat('img')">
+
+A [bad link](javascript:window.__vnbPwned=['link']) and a remote image ![pixel](http://127.0.0.1:9/pixel.png).
+
+The **end**.
+"""
+CODE = "def double(x):\n    return x * 2  # twice"
+
+INERT = """() => ({
+  scripts: document.querySelectorAll(".vnb-chat script, .vnb-cmp script").length,
+  images: document.querySelectorAll(".vnb-chat img, .vnb-cmp img").length,
+  jsLinks: [...document.querySelectorAll(".vnb-chat a, .vnb-cmp a")].filter((a) => !/^https?:|^mailto:/.test(a.getAttribute("href") || "")).length,
+  handlers: [...document.querySelectorAll(".vnb-chat *, .vnb-cmp *")].filter((e) => [...e.attributes].some((a) => a.name.startsWith("on"))).length,
+  pwned: window.__vnbPwned || null,
+})"""
+
+
+def render_notebook(fleet) -> nbformat.NotebookNode:
+    cells = [
+        notebook_source(fleet).cells[0],
+        nbformat.v4.new_code_cell("panel = vnb.ChatPanel(orch, health_interval=5.0)\npanel"),
+        nbformat.v4.new_code_cell('cmp = vnb.CompareWidget(orch, vessels=["ollama", "claude"])\ncmp'),
+        nbformat.v4.new_code_cell("panel  # shown again"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def hostile_fleet(slow_fleet):
+    for name in slow_fleet.names:
+        slow_fleet[name].reply = HOSTILE_MD
+    yield slow_fleet
+    for name in slow_fleet.names:
+        slow_fleet[name].reply = None
+
+
+def open_page(browser, base: str, path: str, requests: list[str]):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    pg = context.new_page()
+    pg.vnb_console = []
+    pg.on("console", lambda m: pg.vnb_console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: pg.vnb_console.append(f"pageerror: {e}"))
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.set_default_timeout(WAIT)
+    pg.goto(base + path)
+    return context, pg
+
+
+def ask_in_view(page, view, text: str):
+    """Type a question into a chat view and send it; returns the new entry (in that view)."""
+    view.scroll_into_view_if_needed()
+    before = view.locator(".vnb-entry").count()
+    box = view.locator("textarea.vnb-prompt")
+    box.click()
+    box.press_sequentially(text, delay=5)
+    view.locator("button.vnb-send").click()
+    entry = view.locator(".vnb-entry").nth(before)
+    entry.wait_for()
+    return entry
+
+
+def assert_rendered(scope) -> None:
+    assert scope.locator("h2").first.inner_text() == "Markdown check"
+    assert scope.locator("ol > li").count() == 2
+    assert scope.locator("table th").all_inner_texts() == ["vessel", "local"]
+    code = scope.locator(".vnb-code")
+    assert code.locator("span.k").first.inner_text() == "def"  # highlighted
+    assert code.locator("code").first.inner_text() == CODE
+    assert scope.locator("strong", has_text="end").count() == 1
+    assert "[image: pixel]" in scope.inner_text() and "bad link" in scope.inner_text()
+    assert "<script>" in scope.inner_text()  # shown as text, not run
+
+
+def assert_inert(page, requests: list[str]) -> None:
+    found = page.evaluate(INERT)
+    assert found == {"scripts": 0, "images": 0, "jsLinks": 0, "handlers": 0, "pwned": None}, found
+    assert not [u for u in requests if "127.0.0.1:9/" in u], "a remote image was fetched"
+
+
+def cell_index_of(page, locator) -> int:
+    return locator.evaluate(
+        "(el) => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].indexOf(el.closest('.jp-Cell'))"
+    )
+
+
+def distance_from_end(view) -> float:
+    return view.locator(".vnb-transcript").evaluate("(t) => t.scrollHeight - t.scrollTop - t.clientHeight")
+
+
+# --- JupyterLab ------------------------------------------------------------------------------
+def test_lab_markdown_safety_copy_insert_scroll_themes_and_reopening(browser, lab, hostile_fleet, artifacts):
+    base, root = lab
+    nbformat.write(render_notebook(hostile_fleet), root / "render.ipynb")
+    requests: list[str] = []
+    context, page = open_page(browser, base, "/lab/tree/render.ipynb?reset", requests)
+    try:
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=WAIT)
+        run_all(page)
+        views = page.locator(".vnb-chat")
+        views.nth(1).wait_for()
+
+        # chat: Markdown while streaming, then the final render, in both views
+        entry = ask_in_view(page, views.first, "Show me some Markdown.")
+        cid = entry.get_attribute("data-id")
+        page.locator(f'.vnb-entry[data-id="{cid}"][data-status="streaming"] .vnb-text h2').first.wait_for()
+        for i in (0, 1):
+            views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
+            assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
+        assert_inert(page, requests)
+        views.first.screenshot(path=str(artifacts / "render-chat-light.png"))
+
+        # comparison: every column rendered
+        cmp = page.locator(".vnb-cmp")
+        cmp.scroll_into_view_if_needed()
+        cmp.locator("textarea.vnb-prompt").click()
+        cmp.locator("textarea.vnb-prompt").press_sequentially("Markdown, please.", delay=5)
+        cmp.locator("button.vnb-run").click()
+        page.locator('.vnb-cmp[data-state="done"]').wait_for(timeout=WAIT)
+        for i in range(2):
+            assert_rendered(cmp.locator(".vnb-col").nth(i).locator(".vnb-text"))
+        assert_inert(page, requests)
+        cmp.screenshot(path=str(artifacts / "render-compare-light.png"))
+
+        # copy a code block, copy the answer, insert the code into a new cell below the panel
+        chat_entry = views.first.locator(f'.vnb-entry[data-id="{cid}"]')
+        chat_entry.locator(".vnb-code .vnb-copy").first.click()
+        assert page.evaluate("navigator.clipboard.readText()") == CODE
+        chat_entry.locator(".vnb-badge .vnb-copy").click()
+        assert page.evaluate("navigator.clipboard.readText()") == HOSTILE_MD
+        cells_before = page.locator(".jp-Notebook .jp-Cell").count()
+        panel_cell = cell_index_of(page, views.first)
+        chat_entry.locator(".vnb-code .vnb-insert").first.click()
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells_before + 1}"
+        )
+        inserted = page.locator(".jp-Notebook .jp-Cell").nth(panel_cell + 1)
+        assert CODE.splitlines()[0] in inserted.locator(".jp-InputArea").inner_text()
+
+        # follow the newest message: both views end at the bottom; scrolled up, a view stays
+        # put and offers "Jump to latest"; a view shown again opens at the bottom
+        second = ask_in_view(page, views.first, "And again.")
+        sid = second.get_attribute("data-id")
+        views.nth(1).locator(f'.vnb-entry[data-id="{sid}"][data-status="streaming"]').wait_for()
+        views.nth(1).locator(".vnb-transcript").evaluate(
+            "(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }"
+        )
+        for i in (0, 1):
+            views.nth(i).locator(f'.vnb-entry[data-id="{sid}"][data-status="done"]').wait_for(timeout=WAIT)
+        assert distance_from_end(views.first) < 40, "the view did not follow the answer"
+        assert distance_from_end(views.nth(1)) > 200, "a view scrolled up was pulled down"
+        jump = views.nth(1).locator(".vnb-jump")
+        assert jump.is_visible()
+        jump.click()
+        page.wait_for_function(
+            "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
+            arg=views.nth(1).locator(".vnb-transcript").element_handle(),
+        )
+        assert not jump.is_visible()
+        shown_again = page.locator(".jp-Notebook .jp-Cell").nth(cell_index_of(page, views.nth(1)))
+        shown_again.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.vnb-chat').length === 2 && document.querySelectorAll('.vnb-chat')[1].querySelectorAll('.vnb-entry').length === 2"
+        )
+        page.wait_for_function(
+            "() => { const t = document.querySelectorAll('.vnb-chat')[1].querySelector('.vnb-transcript'); return t.scrollHeight > t.clientHeight && t.scrollHeight - t.scrollTop - t.clientHeight < 40; }"
+        )
+        views.nth(1).screenshot(path=str(artifacts / "render-chat-shown-again.png"))
+
+        # dark theme
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+        page.get_by_role("menuitem", name="JupyterLab Dark", exact=True).click()
+        page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached")
+        page.wait_for_timeout(500)  # the theme's CSS transition
+        views.first.scroll_into_view_if_needed()
+        views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
+        cmp.scroll_into_view_if_needed()
+        cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
+
+        # save; the widget state is in the file, without a key; stop the kernel and reopen
+        page.keyboard.press("Control+s")
+        page.locator(".jp-mod-dirty").first.wait_for(state="detached")
+        saved = json.loads((root / "render.ipynb").read_text())
+        state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        transcripts = [m["state"]["transcript"] for m in state.values() if "transcript" in m["state"]]
+        assert transcripts and "<h2>Markdown check</h2>" in transcripts[0][0]["html"]
+        outputs = [o for c in saved["cells"][1:] for o in c.get("outputs", [])]
+        assert any("text/html" in o.get("data", {}) for o in outputs), "no static fallback beside the widget view"
+        for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
+            assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+        page.locator('.lm-Menu-item[data-command="kernelmenu:shutdown"]').click()
+        page.get_by_role("button", name="Shut Down").click()
+        page.locator('[title^="Change kernel for"]', has_text="No Kernel").wait_for(timeout=WAIT)
+        page.reload()
+        page.locator(".vnb-chat .vnb-entry .vnb-text h2").first.wait_for(timeout=WAIT)
+        assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
+        assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+        page.screenshot(path=str(artifacts / "render-reopened-without-kernel.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / "failure-render-lab.png"), full_page=True)
+        (artifacts / "failure-render-lab-console.txt").write_text("\n".join(page.vnb_console))
+        raise
+    finally:
+        context.close()
+
+
+# --- Notebook 7 -------------------------------------------------------------------------------
+def test_notebook7_markdown_insert_cell_and_follow(browser, notebook7, hostile_fleet, artifacts):
+    base, root = notebook7
+    nbformat.write(render_notebook(hostile_fleet), root / "render7.ipynb")
+    requests: list[str] = []
+    context, page = open_page(browser, base, "/notebooks/render7.ipynb", requests)
+    try:
+        ready = page.locator(".jp-NotebookKernelStatus-fade:not(.jp-NotebookKernelStatus-info)")
+        run_all_nb7(page, ready)
+        views = page.locator(".vnb-chat")
+        views.nth(1).wait_for(timeout=WAIT)
+        entry = ask_in_view(page, views.first, "Show me some Markdown.")
+        cid = entry.get_attribute("data-id")
+        for i in (0, 1):
+            views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
+            assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
+            assert distance_from_end(views.nth(i)) < 40
+        assert_inert(page, requests)
+        cells_before = page.locator(".jp-Notebook .jp-Cell").count()
+        panel_cell = cell_index_of(page, views.first)
+        views.first.locator(f'.vnb-entry[data-id="{cid}"] .vnb-code .vnb-insert').first.click()
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells_before + 1}"
+        )
+        inserted = page.locator(".jp-Notebook .jp-Cell").nth(panel_cell + 1)
+        assert CODE.splitlines()[0] in inserted.locator(".jp-InputArea").inner_text()
+        views.first.screenshot(path=str(artifacts / "render-notebook7-chat.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / "failure-render-nb7.png"), full_page=True)
+        (artifacts / "failure-render-nb7-console.txt").write_text("\n".join(page.vnb_console))
+        raise
+    finally:
+        context.close()
