@@ -7,7 +7,7 @@ import platform
 import time
 from pathlib import Path
 
-from . import core
+from . import core, panels
 
 
 def main() -> None:
@@ -44,6 +44,10 @@ def main() -> None:
             f"{m['peak_alloc_20k_tokens_mb']:.1f} MB; max RSS growth over 300 calls: "
             f"{m['max_rss_growth_kb_per_call']:.2f} KB per call"
         )
+    report["panel_render"] = r = panels.render_cost()
+    print("Panels: rendering a streaming answer, every flush (worst case), per 6-char chunk:")
+    for size, v in r.items():
+        print(f"  {int(size):>6,} chars: {v['us_per_chunk']:7.1f} µs, {v['html_bytes_per_chunk']:5} bytes of HTML")
     report["import"] = core.import_cost()
     print(f"import vessel_nb: {report['import']['import_vessel_nb_ms']:.0f} ms (pandas, widgets, tornado not imported)")
     out = Path(__file__).parent / "results"
