@@ -274,7 +274,7 @@ def test_chat_panel_and_compare_widget_with_a_codex_vessel(practice):
     with AIOrchestrator({"codex": codex(practice, name="codex"), "claude": claude}, log_path=False) as orch:
         panel = ChatPanel(orch)
         panel.thinking = True
-        reply = panel.send("Why is the sky blue?", vessel="codex").result(20)
+        reply = panel.ask("Why is the sky blue?", vessel="codex").result(20)
         entry = panel.transcript[-1]
         assert entry["status"] == "done" and entry["vessel"] == "codex" and entry["model"] == CODEX
         assert entry["text"] == reply.text and reply.thinking.startswith("Practice reasoning")

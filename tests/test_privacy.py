@@ -79,14 +79,14 @@ def test_chat_panel_keeps_a_private_turn_off_the_cloud_once_private_is_unticked(
 
     panel = ChatPanel(orch)
     panel.private = True
-    assert panel.send(f"private question {SECRET}").result(10).vessel == "ollama"
+    assert panel.ask(f"private question {SECRET}").result(10).vessel == "ollama"
     panel.private = False
     panel.vessel = "claude"
-    reply = panel.send("summarise what we said").result(10)
+    reply = panel.ask("summarise what we said").result(10)
     assert reply.vessel == "claude" and reply.withheld == 2
     assert SECRET not in _sent(practice["claude"])
     assert [e["kind"] for e in panel.transcript[-1]["events"]] == ["withheld"]
     panel.vessel = "ollama"  # a local vessel still gets the whole conversation
-    panel.send("and locally?").result(10)
+    panel.ask("and locally?").result(10)
     assert SECRET in json.dumps(practice["ollama"].requests[-1].json)
     panel.close()

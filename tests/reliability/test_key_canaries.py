@@ -136,7 +136,7 @@ def test_no_part_of_a_key_lands_in_any_sink(mode, echo, shell, tmp_path, caplog)
 
         # the panels: their state is what a saved notebook keeps
         panel = vnb.ChatPanel(orch)
-        call = panel.send("hello")
+        call = panel.ask("hello")
         with pytest.raises(vnb.VesselNBError) as info:
             call.result(15)
         sinks += _error_sinks(info.value)

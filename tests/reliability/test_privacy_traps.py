@@ -167,7 +167,7 @@ def _panel(w: World, prompt: str):
     panel = vnb.ChatPanel(w.orch)
     panel.private = True
     try:
-        return _core(lambda: panel.send(prompt).result(15))
+        return _core(lambda: panel.ask(prompt).result(15))
     finally:
         panel.close()
 
@@ -250,10 +250,10 @@ def _history_panel(w: World) -> tuple[Any, Any]:
     panel = vnb.ChatPanel(w.orch)
     try:
         panel.private = True
-        assert panel.send(f"private question {w.canary}").result(15).vessel == "ollama"
+        assert panel.ask(f"private question {w.canary}").result(15).vessel == "ollama"
         panel.private = False
         w.arm()
-        return _core(lambda: panel.send("an open question").result(15))
+        return _core(lambda: panel.ask("an open question").result(15))
     finally:
         panel.close()
 
