@@ -128,6 +128,13 @@ def test_start_execs_its_arguments(sandbox):
     assert done.stderr == ""
 
 
+def test_start_turns_practice_mode_on_for_what_is_missing(sandbox):
+    """A fresh notebook's first %%ask answers on Binder: practice servers stand in ("auto")."""
+    show = ["bash", "-c", 'echo "practice=$VESSEL_NB_PRACTICE"']
+    assert _start(sandbox, *show).stdout == "practice=auto\n"
+    assert _start(sandbox, *show, VESSEL_NB_PRACTICE="0").stdout == "practice=0\n"  # a fork can turn it off
+
+
 def test_start_replaces_itself_with_the_command(sandbox):
     proc = subprocess.Popen(
         [str(BINDER / "start"), "bash", "-c", "echo $$"], env=sandbox.env, stdout=subprocess.PIPE, text=True
@@ -196,6 +203,8 @@ def test_postbuild_installs_the_package_and_no_ollama_by_default(sandbox):
     # widget state is saved with notebooks: the settings override JupyterLab and Notebook 7 read
     installed = sandbox.tmp / "prefix" / "share/jupyter/lab/settings/overrides.d/vessel_nb.json"
     assert json.loads(installed.read_text()) == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+    config = (sandbox.home / ".ipython" / "profile_default" / "ipython_kernel_config.py").read_text()
+    assert 'c.InteractiveShellApp.extensions.append("vessel_nb")' in config  # %%ask with no set-up cell
 
 
 def test_postbuild_optional_ollama_block(sandbox):

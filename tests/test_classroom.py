@@ -68,7 +68,7 @@ def test_forced_practice_probes_nothing(monkeypatch, real_ollama):
     assert room.mode == "practice"
     assert real_ollama.requests == []  # the real Ollama was not even asked
     assert orch.vessels["ollama"].base_url == room.fleet["ollama"].url
-    assert orch.ask("hi", vessel="claude").text.startswith("This is the practice anthropic vessel")
+    assert orch.ask("hi", vessel="claude").text.startswith("This is the practice claude vessel")
 
 
 def test_mix_uses_the_real_ollama_and_practice_for_the_cloud(real_ollama, capsys):

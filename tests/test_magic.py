@@ -436,7 +436,7 @@ def test_compare_plain_table(ip, orch):
     assert result.success
     out = final(cap)
     assert "<table class='vessel-nb-compare'>" in out.data["text/html"]
-    assert "practice ollama vessel" in out.data["text/html"] and "practice anthropic vessel" in out.data["text/html"]
+    assert "practice ollama vessel" in out.data["text/html"] and "practice claude vessel" in out.data["text/html"]
     assert set(ip.user_ns["cmp"]) == {"ollama", "claude"}
     cid = out.metadata["vessel_nb"]["compare_id"]
     assert {r["vessel"] for r in orch.log.rows if r["compare_id"] == cid} == {"ollama", "claude"}

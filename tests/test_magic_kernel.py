@@ -177,7 +177,7 @@ def test_lesson_fallback_and_recovery_as_a_notebook(env, fleet, tmp_path):
     meta = fallback.metadata["vessel_nb"]
     assert (meta["vessel"], meta["reason"]) == ("claude", "fallback")
     assert meta["fallback_chain"][0].startswith("ollama: connection refused")
-    assert "practice anthropic vessel" in fallback.data["text/markdown"]
+    assert "practice claude vessel" in fallback.data["text/markdown"]
     assert "fell back (ollama: connection refused → claude) · first token" in fallback.data["text/markdown"]
     assert set(meta) >= {"model", "ttft_s", "latency_s", "tokens", "call_id"}
     assert back.metadata["vessel_nb"]["vessel"] == "ollama"

@@ -807,7 +807,7 @@ def test_fleet_env_and_orchestrator():
             assert orch.ask("Why?").vessel == "ollama"
             fleet["ollama"].set_fault("down")
             reply = orch.ask("Why?")
-            assert reply.vessel == "claude" and "practice anthropic" in reply.text
+            assert reply.vessel == "claude" and "practice claude" in reply.text
         finally:
             orch.close()
     with pytest.raises(httpx.ConnectError):

@@ -23,6 +23,7 @@ from .errors import (
 )
 from .orchestrator import AIOrchestrator
 from .session import default_orchestrator, use
+from .standins import practice_mode
 from .types import Attempt, Chunk, Health, Reply, Timeouts, Usage
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ __all__ = [
     "VesselNBError",
     "default_orchestrator",
     "load_ipython_extension",
+    "practice_mode",
     "unload_ipython_extension",
     "use",
 ]

@@ -24,22 +24,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import standins
 from .adapters import OllamaAdapter
 from .adapters.registry import PROVIDERS, provider
 from .errors import ConfigError
+from .standins import PACE_ENV, PRACTICE_ENV
 
 if TYPE_CHECKING:
     from .orchestrator import AIOrchestrator
     from .practice import PracticeFleet
 
-PRACTICE_ENV = "VESSEL_NB_PRACTICE"
-"""set to 1 to use practice servers for every vessel, whatever this machine has"""
-
 PROBE_TIMEOUT = 0.5
 """seconds to wait for Ollama's /api/tags: a running local server answers in milliseconds"""
-
-PACE_ENV = "VESSEL_NB_PRACTICE_PACE"
-"""seconds per word of the practice replies (default 0.02: streaming stays visible); tests set 0"""
 
 PRACTICE_SENTENCE = "practice mode: practice servers on 127.0.0.1 stand in — canned replies, not a real model"
 
@@ -96,8 +92,9 @@ _current: Classroom | None = None
 
 
 def forced_practice() -> bool:
-    """True when ``VESSEL_NB_PRACTICE`` asks for practice mode."""
-    return os.environ.get(PRACTICE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    """True when ``VESSEL_NB_PRACTICE`` asks for practice mode for every vessel (``1``);
+    ``auto`` probes, as when it is not set."""
+    return standins.env_mode() == "all"
 
 
 def ollama_models(base_url: str | None = None, timeout: float = PROBE_TIMEOUT) -> list[str] | None:
@@ -170,6 +167,7 @@ def setup(
     if _current is not None:
         _current.close()
         _current = None
+    standins.stop()  # practice mode started by %ask practice: this lesson replaces it
 
     chosen: dict[str, Any] = {}
     notes: dict[str, str] = {}
@@ -190,7 +188,9 @@ def setup(
         if pace is None:
             pace = float(os.environ.get(PACE_ENV) or 0.02)
         fleet = PracticeFleet(providers=[provider(n).practice for n in practice], pace=pace).start()
-        chosen.update(fleet.adapters())
+        for name, adapter in fleet.adapters().items():
+            adapter.practice = True  # footers and tables label it a practice server
+            chosen[name] = adapter
     real = [n for n in names if n not in practice]
     mode = "practice" if not real else "real" if not practice else "mix"
     try:

@@ -1,4 +1,10 @@
-"""The orchestrator the notebook tools (magic, panels) use when they are not given one."""
+"""The orchestrator the notebook tools (magic, panels) use when they are not given one.
+
+On first use it is built from the environment and the config file. When
+``VESSEL_NB_PRACTICE`` is set (``auto`` on Binder), practice servers then stand in for the
+vessels that are not really available (see :mod:`vessel_nb.standins`), so a fresh notebook's
+first ``%%ask`` answers without a set-up cell.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ if TYPE_CHECKING:
     from .orchestrator import AIOrchestrator
 
 _lock = threading.Lock()
+_build = threading.Lock()  # held while the default is built: two threads never build two
 _current: AIOrchestrator | None = None
 
 
@@ -25,8 +32,9 @@ def use(orch: AIOrchestrator) -> AIOrchestrator:
     return orch
 
 
-def default_orchestrator() -> AIOrchestrator:
-    """The registered orchestrator, or one built from the environment on first use."""
+def configured() -> AIOrchestrator:
+    """The registered orchestrator, or one built from the environment and config file
+    (registered, without practice servers)."""
     global _current
     with _lock:
         if _current is None:
@@ -34,6 +42,30 @@ def default_orchestrator() -> AIOrchestrator:
 
             _current = AIOrchestrator()
         return _current
+
+
+def default_orchestrator() -> AIOrchestrator:
+    """The registered orchestrator, or one built from the environment on first use (with
+    practice servers standing in when ``VESSEL_NB_PRACTICE`` asks for them)."""
+    with _lock:
+        if _current is not None:
+            return _current
+    with _build:
+        with _lock:
+            if _current is not None:  # another thread built it meanwhile
+                return _current
+        from .orchestrator import AIOrchestrator
+        from .standins import env_mode
+
+        wanted = env_mode()
+        orch = AIOrchestrator()
+        if wanted is None:
+            return use(orch)
+        from .standins import start
+
+        mode = start(orch, everything=wanted == "all")  # registers the practice one
+        print(mode.sentence)
+        return mode.orch
 
 
 def reset() -> None:

@@ -251,7 +251,7 @@ def test_ollama_down_turns_its_light_red_and_the_answer_falls_back(page, slow_fl
         entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
         entry.and_(page.locator('[data-status="done"]')).wait_for(timeout=WAIT)
         assert entry.get_attribute("data-vessel") == "claude"
-        assert "practice anthropic vessel" in entry.locator(".vnb-text").inner_text()
+        assert "practice claude vessel" in entry.locator(".vnb-text").inner_text()
         badge = entry.locator(".vnb-badge").inner_text()
         assert "ollama ✕" in badge and "claude" in badge and "cloud" in badge
         event = entry.locator(".vnb-event-fallback")

@@ -21,6 +21,7 @@ HELP = """\
 %ask vessels               what is configured: provider (and API), local or cloud, model, key, vision, thinking
 %ask use NAME | auto       send every cell to NAME (no fallback), or route per call again
 %ask config                where the configuration comes from, and the magic's settings
+%ask practice [all | off]  practice servers stand in for the vessels not available here (all: every vessel)
 %ask forget                start a new conversation (what --chat sends is forgotten)
 %ask tb                    the full traceback of the last failed %%ask
 %ask help                  this text"""
@@ -150,6 +151,20 @@ def _config(magics: Any, rest: list[str]) -> Table:
     return Table(["setting", "value"], rows, caption)
 
 
+def _practice(magics: Any, rest: list[str]) -> None:
+    from ..standins import current, practice_mode
+
+    if len(rest) > 1 or (rest and rest[0].lower() not in ("all", "off", "on")):
+        raise UsageError("%ask practice takes nothing, 'all' (every vessel) or 'off', e.g. %ask practice off")
+    word = rest[0].lower() if rest else "on"
+    if word == "off":
+        if current() is None:
+            print("practice mode is not on (%ask practice starts it)")
+        practice_mode(False)
+        return
+    practice_mode(everything=word == "all")
+
+
 def _forget(magics: Any, rest: list[str]) -> None:
     n = len(magics.history)
     magics.history.clear()
@@ -173,6 +188,7 @@ COMMANDS: dict[str, Callable[[Any, list[str]], Any]] = {
     "vessels": _vessels,
     "use": _use,
     "config": _config,
+    "practice": _practice,
     "forget": _forget,
     "tb": _tb,
     "help": _help,

@@ -20,6 +20,7 @@ from typing import Any
 from IPython.display import display
 
 from .. import loop as bg
+from ..standins import is_practice
 from . import render
 from .live import RichStream
 
@@ -97,18 +98,18 @@ def _plain(magics: Any, out: Any, orch: Any, names: list[str], messages: Any, op
     except KeyboardInterrupt as exc:
         for n in names:
             results.setdefault(n, "stopped")
-        _close(handle, names, texts, results, cid, magics)
+        _close(handle, names, texts, results, cid, magics, orch)
         return _stopped(magics, exc, results)
     except BaseException:
         if handle is not None:
             handle.update(render.NEUTRAL, raw=True)
         raise
-    _close(handle, names, texts, results, cid, magics)
+    _close(handle, names, texts, results, cid, magics, orch)
     return results
 
 
 def _close(
-    handle: Any, names: list[str], texts: dict[str, str], results: dict[str, Any], cid: str, magics: Any
+    handle: Any, names: list[str], texts: dict[str, str], results: dict[str, Any], cid: str, magics: Any, orch: Any
 ) -> None:
     if handle is None:
         return
@@ -117,7 +118,9 @@ def _close(
         "compare_id": cid,
         "vessels": {n: render.provenance(r) if hasattr(r, "vessel") else {"error": str(r)} for n, r in results.items()},
     }
-    display(table_bundle(names, texts, results, timings=magics.footer_timings), raw=True, metadata={"vessel_nb": meta})
+    practice = frozenset(n for n in names if is_practice(orch.vessels.get(n)))
+    table = table_bundle(names, texts, results, timings=magics.footer_timings, practice=practice)
+    display(table, raw=True, metadata={"vessel_nb": meta})
 
 
 def _stopped(magics: Any, exc: BaseException, results: dict[str, Any]) -> dict[str, Any]:
@@ -131,23 +134,30 @@ def _stopped(magics: Any, exc: BaseException, results: dict[str, Any]) -> dict[s
     ) from None
 
 
-def _status(result: Any, *, timings: bool) -> str:
+def _status(result: Any, *, timings: bool, practice: bool = False) -> str:
     if result is None:
         return "streaming…"
     if result == "stopped":
         return "stopped"
     if hasattr(result, "vessel"):
-        return render.footer(result, timings=timings)
+        return render.footer(result, timings=timings, practice=practice)
     return f"failed: {result}"
 
 
 def table_bundle(
-    names: list[str], texts: dict[str, str], results: dict[str, Any], *, live: bool = False, timings: bool = True
+    names: list[str],
+    texts: dict[str, str],
+    results: dict[str, Any],
+    *,
+    live: bool = False,
+    timings: bool = True,
+    practice: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    """The side-by-side table: one column per vessel, the status line under each answer."""
+    """The side-by-side table: one column per vessel, the status line under each answer
+    (``practice``: the vessels answered by practice servers, labelled so)."""
     cells = []
     for n in names:
-        status = _status(results.get(n), timings=timings)
+        status = _status(results.get(n), timings=timings, practice=n in practice)
         text = texts[n] + (render.CURSOR if live and n not in results else "")
         cells.append(
             f"<td style='vertical-align:top;text-align:left;white-space:pre-wrap;min-width:12em'>{html.escape(text)}"
@@ -155,5 +165,7 @@ def table_bundle(
         )
     head = "".join(f"<th style='text-align:left'>{html.escape(n)}</th>" for n in names)
     table = f"<table class='vessel-nb-compare'><thead><tr>{head}</tr></thead><tbody><tr>{''.join(cells)}</tr></tbody></table>"
-    plain = "\n\n".join(f"== {n} ==\n{texts[n]}\n— {_status(results.get(n), timings=False)}" for n in names)
+    plain = "\n\n".join(
+        f"== {n} ==\n{texts[n]}\n— {_status(results.get(n), timings=False, practice=n in practice)}" for n in names
+    )
     return {"text/html": table, "text/plain": plain}

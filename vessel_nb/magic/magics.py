@@ -24,6 +24,7 @@ from traitlets import Bool, Enum, Float, Int
 from .. import errors as E
 from .. import session
 from ..images import load_image
+from ..standins import is_practice
 from . import args as A
 from . import commands, compare, render, thumb
 from .history import ChatHistory
@@ -183,7 +184,7 @@ class AskMagics(Magics):
                         out.add(chunk.content, chunk.thinking, chunk.vessel)
         except KeyboardInterrupt as exc:
             if reply is not None:  # the answer was complete already: keep it
-                out.finish(*self._final(reply, fmt))
+                out.finish(*self._final(reply, fmt, orch))
                 return reply
             # One message, not two: the mark under the partial answer, or (when the cell
             # fails so that Run All stops) the KeyboardInterrupt line alone.
@@ -205,13 +206,17 @@ class AskMagics(Magics):
         if reply is None:  # not reachable: the core ends every stream with a reply or an error
             out.failed()
             raise E.VesselNBError("the stream ended without an answer")
-        out.finish(*self._final(reply, fmt))
+        out.finish(*self._final(reply, fmt, orch))
         return reply
 
-    def _final(self, reply: Any, fmt: str) -> tuple[dict[str, str], dict[str, Any], str]:
-        data = render.answer_bundle(reply, fmt, show_footer=self.show_footer, timings=self.footer_timings)
-        line = render.footer(reply, timings=self.footer_timings) if self.show_footer else ""
-        return data, render.provenance(reply, format=fmt), line
+    def _final(self, reply: Any, fmt: str, orch: Any) -> tuple[dict[str, str], dict[str, Any], str]:
+        practice = is_practice(orch.vessels.get(reply.vessel))
+        data = render.answer_bundle(
+            reply, fmt, show_footer=self.show_footer, timings=self.footer_timings, practice=practice
+        )
+        line = render.footer(reply, timings=self.footer_timings, practice=practice) if self.show_footer else ""
+        extra = {"practice": True} if practice else {}
+        return data, render.provenance(reply, format=fmt, **extra), line
 
     def _fail(self, exc: BaseException, *, traceback: bool, active: str | None) -> None:
         """Show a failed call as a short message (or the traceback when asked)."""

@@ -84,9 +84,10 @@ def _secs(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f} s"
 
 
-def footer(reply: Reply, *, timings: bool = True) -> str:
-    """One line: vessel · model · why (with the fallback trail) · first token · total · tokens/s."""
-    parts = [reply.vessel, reply.model, reason_words(reply)]
+def footer(reply: Reply, *, timings: bool = True, practice: bool = False) -> str:
+    """One line: vessel · model · why (with the fallback trail) · first token · total · tokens/s.
+    ``practice``: the vessel is a practice server, and the line says so."""
+    parts = [f"{reply.vessel} (practice server)" if practice else reply.vessel, reply.model, reason_words(reply)]
     if timings:
         parts += [f"first token {_secs(reply.ttft_s)}", f"total {_secs(reply.latency_s)}"]
         if reply.tokens_per_s is not None:
@@ -127,11 +128,13 @@ def _thinking_block(thinking: str) -> str:
     return f"<details><summary>thinking</summary>\n\n{thinking.strip()}\n\n</details>\n\n"
 
 
-def answer_bundle(reply: Reply, fmt: str, *, show_footer: bool = True, timings: bool = True) -> dict[str, str]:
+def answer_bundle(
+    reply: Reply, fmt: str, *, show_footer: bool = True, timings: bool = True, practice: bool = False
+) -> dict[str, str]:
     """The final output of a cell. Beside Markdown, text/plain carries no timings, so it
     compares as is; ``--format text`` has only text/plain, with the full footer."""
-    line = footer(reply, timings=timings)
-    plain_line = footer(reply, timings=False)
+    line = footer(reply, timings=timings, practice=practice)
+    plain_line = footer(reply, timings=False, practice=practice)
     if fmt == "code":
         note = f"*The code from {reply.vessel} is in a new cell below.*"
         data = {"text/markdown": note, "text/plain": f"[code from {reply.vessel} placed in the next cell]"}
@@ -198,6 +201,12 @@ def _todo(exc: BaseException, active: str | None) -> list[str]:
         todo.append("start the vessel that is not answering, or ask another one")
     if any(isinstance(e, E.RateLimited) for e in errs):
         todo.append("wait a little, or ask another vessel")
+    if _nothing_reachable(exc, errs):
+        todo.insert(
+            0,
+            "no vessel is reachable from here: `%ask practice` starts practice servers on this machine "
+            "for the missing ones (canned replies, not a real model) so you can try %%ask now",
+        )
     if active:
         todo.append(f"every cell goes to {active} (`%ask use {active}`); `%ask use auto` lets vessel_nb route again")
     elif "chosen explicitly" in str(exc):
@@ -209,6 +218,19 @@ def _todo(exc: BaseException, active: str | None) -> list[str]:
         )
     todo.append("`%ask status` checks every vessel; `%tb` or `%%ask --traceback` shows the Python traceback")
     return todo
+
+
+def _nothing_reachable(exc: BaseException, errs: list[E.VesselError]) -> bool:
+    """Every vessel failed for want of a server or a key, and practice mode is off."""
+    from ..standins import current
+
+    unreachable = (E.VesselUnavailable, E.MissingKey)
+    return (
+        isinstance(exc, E.AllVesselsFailed)
+        and bool(errs)
+        and all(isinstance(e, unreachable) for e in errs)
+        and current() is None
+    )
 
 
 def error_lines(exc: BaseException, *, active: str | None = None) -> list[str]:

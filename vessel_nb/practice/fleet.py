@@ -47,7 +47,9 @@ class PracticeFleet:
         for name in PROVIDERS:  # fixed order, so port_base offsets never depend on the subset
             if name in names:
                 port = port_base + PROVIDERS.index(name) if port_base else 0
-                self.servers[name] = PracticeServer(name, host=host, port=port, pace=pace, reply=reply)
+                self.servers[name] = PracticeServer(
+                    name, host=host, port=port, pace=pace, reply=reply, vessel=VESSELS[name]
+                )
 
     @property
     def names(self) -> list[str]:

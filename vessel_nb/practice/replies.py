@@ -13,8 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ReplySource = str | Callable[[str, dict], str] | None
-"""``reply=`` of a practice server: fixed text, a function of (prompt, request JSON), or None"""
+
+@dataclass(frozen=True)
+class Named:
+    """The default reply, naming the vessel as the person configured it ("claude", not
+    the provider's "anthropic"; a vessel of their own, "llamacpp")."""
+
+    vessel: str
+    """the vessel name the reply says it stands in for"""
+
+
+ReplySource = str | Callable[[str, dict], str] | Named | None
+"""``reply=`` of a practice server: fixed text, a function of (prompt, request JSON), the
+default reply under a vessel's name (:class:`Named`), or None (the default reply)"""
 
 PROMPT_CHARS = 80
 """how much of the user's message the default reply quotes back"""
@@ -76,12 +87,13 @@ def count_pieces(*texts: str) -> int:
     return sum(len(split_pieces(t)) for t in texts if t)
 
 
-def default_reply(call: Call) -> str:
-    """The labelled practice answer: says what it is and quotes the question."""
+def default_reply(call: Call, vessel: str = "") -> str:
+    """The labelled practice answer: says what it is (the practice ``vessel``, else the
+    provider) and quotes the question."""
     asked = " ".join(call.prompt.split())
     if len(asked) > PROMPT_CHARS:
         asked = asked[:PROMPT_CHARS] + "…"
-    parts = [f"This is the practice {call.provider} vessel (not a real model). You asked: «{asked}»."]
+    parts = [f"This is the practice {vessel or call.provider} vessel (not a real model). You asked: «{asked}»."]
     if call.images:
         noun = "image" if call.images == 1 else "images"
         them = "it" if call.images == 1 else "them"
@@ -92,8 +104,8 @@ def default_reply(call: Call) -> str:
 
 def compose(call: Call, reply: ReplySource = None) -> Plan:
     """Decide the pieces for a call: reasoning if asked, then the reply, cut at the limit."""
-    if reply is None:
-        text = default_reply(call)
+    if reply is None or isinstance(reply, Named):
+        text = default_reply(call, reply.vessel if reply is not None else "")
     elif callable(reply):
         text = str(reply(call.prompt, call.body))
     else:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from ..adapters.registry import PRACTICE
 from .faults import Fault, make_fault
 from .handler import RecordedRequest
-from .replies import ReplySource
+from .replies import Named, ReplySource
 
 PROVIDERS = PRACTICE
 """provider names a practice server can speak (one module each, from the provider registry)"""
@@ -55,6 +55,7 @@ class PracticeServer:
         reply: ReplySource = None,
         models: dict[str, list[str]] | list[str] | None = None,
         api_key: str | None = None,
+        vessel: str | None = None,
     ) -> None:
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
@@ -65,6 +66,8 @@ class PracticeServer:
         self.port = port
         self.pace = pace
         self.reply = reply
+        self.vessel = vessel
+        """the vessel name the default reply gives ("claude"); None: the provider's name"""
         self._module = importlib.import_module(f"{__package__}.{provider}")
         self.models = self._module.normalize_models(models)
         self.api_key = api_key
@@ -79,6 +82,18 @@ class PracticeServer:
         self._gen: _Gen | None = None
         self._stop_event: asyncio.Event | None = None
         self._down = False
+
+    @property
+    def reply(self) -> ReplySource:
+        """What the chat endpoints answer: the text or function given, else the labelled
+        default reply (under ``vessel``'s name when one is set). Set None to go back to it."""
+        if self._reply is None and self.vessel:
+            return Named(self.vessel)
+        return self._reply
+
+    @reply.setter
+    def reply(self, value: ReplySource) -> None:
+        self._reply = value
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
