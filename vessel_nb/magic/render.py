@@ -88,6 +88,8 @@ def footer(reply: Reply, *, timings: bool = True, practice: bool = False) -> str
     """One line: vessel · model · why (with the fallback trail) · first token · total · tokens/s.
     ``practice``: the vessel is a practice server, and the line says so."""
     parts = [f"{reply.vessel} (practice server)" if practice else reply.vessel, reply.model, reason_words(reply)]
+    if reply.withheld:  # private turns of the conversation were left out (see vessel_nb.privacy)
+        parts.append(f"{reply.withheld} private message{'s' if reply.withheld > 1 else ''} withheld")
     if timings:
         parts += [f"first token {_secs(reply.ttft_s)}", f"total {_secs(reply.latency_s)}"]
         if reply.tokens_per_s is not None:
@@ -112,6 +114,7 @@ def provenance(reply: Reply, **extra: Any) -> dict[str, Any]:
         "tokens": {"in": reply.usage.tokens_in, "out": reply.usage.tokens_out},
         "tokens_per_s": r(reply.tokens_per_s),
         "call_id": reply.call_id,
+        "withheld": reply.withheld,
     }
     meta.update(extra)
     return meta

@@ -189,7 +189,7 @@ function questionNode(entry) {
 function eventNodes(entry) {
   return (entry.events || []).map((ev) =>
     h("div", { class: `vnb-event vnb-event-${ev.kind}` },
-      ev.kind === "fallback" ? `↪ ${ev.vessel} did not answer — falling back: ` : ev.kind === "withheld" ? "🔒 " : `↺ ${ev.vessel} broke off — restarting: `,
+      ev.kind === "fallback" ? `↪ ${ev.vessel} did not answer — falling back: ` : ev.kind === "withheld" ? "private turns withheld: " : `↺ ${ev.vessel} broke off — restarting: `,
       h("span", { class: "vnb-event-detail", text: ev.detail })));
 }
 
