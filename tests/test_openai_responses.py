@@ -119,7 +119,7 @@ def test_status_faults_on_the_responses_route(practice, codex_orch, code, cls):
         codex_orch.ask("hi")
     err = info.value.failures["codex"]
     assert type(err) is cls and err.status == code
-    assert practice["openai"].requests[-1].path == "/v1/responses"
+    assert [r.path for r in practice["openai"].requests if r.method == "POST"] == ["/v1/responses"]
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_codex_answers_through_ask_and_stream_with_usage_and_reasoning(practice,
     assert reply.usage.tokens_in and reply.usage.tokens_out and reply.stop_reason == "completed"
     if hasattr(reply.usage, "tokens_reasoning"):
         assert reply.usage.tokens_reasoning == len(reply.thinking.split())
-    sent = practice["openai"].requests[-1].json
+    sent = [r for r in practice["openai"].requests if r.method == "POST"][-1].json
     assert sent["store"] is False and sent["reasoning"] == {"effort": "high", "summary": "auto"}
 
     async def go():
@@ -348,3 +348,14 @@ def test_a_stream_without_its_terminal_event_is_truncated():
     with AIOrchestrator({"v": _replay(body)}, log_path=False) as orch, pytest.raises(StreamInterrupted) as info:
         orch.ask("hi")
     assert "response.completed" in str(info.value.error)
+
+
+def test_images_go_as_input_image_parts(practice, codex_orch):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    reply = codex_orch.ask("what is this?", images=[png], system="Be brief.")
+    assert "I received 1 image" in reply.text
+    sent = [r for r in practice["openai"].requests if r.method == "POST"][-1].json
+    assert sent["instructions"] == "Be brief."
+    text, image = sent["input"][-1]["content"]
+    assert text == {"type": "input_text", "text": "what is this?"}
+    assert image["type"] == "input_image" and image["image_url"].startswith("data:image/png;base64,")
