@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+, pip; apt for the browser):
 #   make lab   - the lessons in JupyterLab (practice vessels when no Ollama / no keys)
 #   make test  - the whole test suite (unit, practice servers, kernel, nbval, browser)
+#   make bench - the comparison with raw httpx and the peers (BENCH_ARGS=--quick for a short run)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -38,7 +39,8 @@ lessons: $(STAMP)
 	$(BIN)/python -m pytest tests/test_notebooks.py -k nbval
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check vessel_nb tests bench

@@ -1,58 +1,72 @@
-"""``python -m bench``: run the benchmarks and print a report (also saved under bench/results/)."""
+"""``python -m bench [--quick]``: the comparison of issue 11, printed as Markdown and saved
+to ``bench/results/RESULTS.md`` (with the raw figures in ``bench/results/latest.json``).
+
+``--quick`` runs fewer rounds (about a minute on a quiet machine); the default takes a few
+minutes. ``--parse`` adds the in-memory parser throughput of every adapter (no sockets).
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
-import platform
+import os
 import time
 from pathlib import Path
 
-from . import core, panels
+from . import compare, report
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
-    from vessel_nb.practice import PracticeFleet
-
-    report: dict = {
-        "machine": f"{platform.machine()} {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%d %H:%M"),
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--parse", action="store_true", help="also the in-memory parser throughput")
+    parser.add_argument("--conditions", default="", help="a note on the machine's state, for the report")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for the results")
+    args = parser.parse_args()
+    q = args.quick
+    rep: dict = {
+        "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "command": "python -m bench" + (" --quick" if q else ""),
+        "machine": report.machine(),
+        "load_start": _load(),
+        "conditions": args.conditions,
     }
-    print("Stream parsing through the adapter stack (20,000 tokens, MockTransport):")
-    report["parse"] = {}
-    for name, mbs, tps in core.parse_throughput():
-        print(f"  {name:<7} {mbs:6.1f} MB/s  {tps:9,.0f} tokens/s")
-        report["parse"][name] = {"MB_per_s": round(mbs, 1), "tokens_per_s": round(tps)}
-    with PracticeFleet(pace=0.0) as fleet:
-        report["overhead"] = core.call_overhead(fleet)
-        print(
-            f"One ask() on the practice Ollama: {report['overhead']['ask_ms']:.2f} ms median "
-            f"(bare httpx stream of the same: {report['overhead']['bare_httpx_ms']:.2f} ms)"
-        )
-        report["down"] = core.down_vessel_cost(fleet)
-        d = report["down"]
-        print(
-            f"A stopped local Ollama costs each call {d['down_attempt_median_ms']:.2f} ms median "
-            f"({d['down_attempt_max_ms']:.2f} ms max) before falling back"
-        )
-        print(
-            f"First call after restarting it served locally: {bool(d['first_call_after_restart_local'])} "
-            f"({d['first_call_after_restart_ms']:.1f} ms)"
-        )
-        report["memory"] = m = core.memory(fleet)
-        print(
-            f"Peak allocation while a 20,000-token answer ({m['answer_chars']:,} chars) streams through ask(): "
-            f"{m['peak_alloc_20k_tokens_mb']:.1f} MB; max RSS growth over 300 calls: "
-            f"{m['max_rss_growth_kb_per_call']:.2f} KB per call"
-        )
-    report["panel_render"] = r = panels.render_cost()
-    print("Panels: rendering a streaming answer, every flush (worst case), per 6-char chunk:")
-    for size, v in r.items():
-        print(f"  {int(size):>6,} chars: {v['us_per_chunk']:7.1f} µs, {v['html_bytes_per_chunk']:5} bytes of HTML")
-    report["import"] = core.import_cost()
-    print(f"import vessel_nb: {report['import']['import_vessel_nb_ms']:.0f} ms (pandas, widgets, tornado not imported)")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(report, indent=2))
+
+    def step(name: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {name}…", flush=True)
+
+    with compare.server() as srv:
+        base, hang = srv["base"], srv["hang"]
+        step("short answers")
+        rep["short"] = asyncio.run(compare.answers(base, 20, 10 if q else 30))
+        step("long answers")
+        rep["long"] = asyncio.run(compare.answers(base, 20000, 1 if q else 3, slow_n=2000))
+        step("failover")
+        rep["failover"] = asyncio.run(compare.failover(base, hang, 1 if q else 3))
+        step("recovery")
+        rep["recovery"] = asyncio.run(compare.recovery(base))
+        step("concurrency")
+        rep["concurrency"] = asyncio.run(compare.concurrency(base, [100, 500, 2000], 1 if q else 3))
+        step("memory")
+        rep["memory"] = compare.memory(base)
+    step("imports")
+    rep["imports"] = compare.imports(3 if q else 7)
+    if args.parse:
+        from . import core
+
+        rep["parse"] = {name: {"MB_per_s": mbs, "tokens_per_s": tps} for name, mbs, tps in core.parse_throughput()}
+    rep["load_end"] = _load()
+    text = report.markdown(rep)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "RESULTS.md").write_text(text)
+    (out / "latest.json").write_text(json.dumps(rep, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,14 @@
-"""Core benchmarks: stream parsing throughput, per-call overhead, the cost of a known-down
-vessel, the time to recover, and import cost. Run with ``make bench``."""
+"""Parser throughput through each adapter's whole stack over ``httpx.MockTransport`` (no
+sockets): what the per-chunk path costs by itself (``python -m bench --parse``)."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import subprocess
-import sys
 import time
 
 import httpx
 
-from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
+from vessel_nb import ClaudeAdapter, GeminiAdapter, OllamaAdapter, OpenAIAdapter
 
 
 def _ollama_body(n: int) -> bytes:
@@ -78,107 +75,3 @@ def parse_throughput(tokens: int = 20000) -> list[tuple[str, float, float]]:
         took = time.perf_counter() - start
         out.append((name, len(body) / took / 1e6, tokens / took))
     return out
-
-
-def call_overhead(fleet, calls: int = 50) -> dict[str, float]:
-    """Median wall time of one ask() on a practice vessel at pace 0, vs a bare httpx call."""
-    orch = fleet.orchestrator(log_path=False)
-    orch.ask("warm up", vessel="ollama")
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        orch.ask("hi", vessel="ollama")
-        times.append(time.perf_counter() - t)
-    bare = []
-    with httpx.Client() as client:
-        for _ in range(calls):
-            t = time.perf_counter()
-            with client.stream(
-                "POST",
-                fleet["ollama"].base_url + "/api/chat",
-                json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]},
-            ) as r:
-                for _ in r.iter_raw():
-                    pass
-            bare.append(time.perf_counter() - t)
-    orch.close()
-    return {"ask_ms": statistics.median(times) * 1000, "bare_httpx_ms": statistics.median(bare) * 1000}
-
-
-def down_vessel_cost(fleet, calls: int = 50) -> dict[str, float]:
-    """What a stopped local Ollama adds to each call that falls back to the next vessel."""
-    orch = fleet.orchestrator(log_path=False)
-    orch.priority = ["ollama", "claude"]
-    orch.ask("warm up")
-    fleet["ollama"].stop()
-    try:
-        for _ in range(calls):
-            orch.ask("hi")
-        failed = [r["latency_s"] for r in orch.log.rows if r["vessel"] == "ollama" and r["outcome"] == "error"]
-    finally:
-        fleet["ollama"].start()
-    t = time.perf_counter()
-    reply = orch.ask("hi")
-    recovered = time.perf_counter() - t
-    orch.close()
-    return {
-        "down_attempt_median_ms": statistics.median(failed) * 1000,
-        "down_attempt_max_ms": max(failed) * 1000,
-        "first_call_after_restart_local": float(reply.vessel == "ollama"),
-        "first_call_after_restart_ms": recovered * 1000,
-    }
-
-
-def import_cost() -> dict[str, float]:
-    """Wall time of ``import vessel_nb`` in a fresh interpreter (median of 5)."""
-    runs = []
-    for _ in range(5):
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import time; t=time.perf_counter(); import vessel_nb; print(time.perf_counter()-t)",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        runs.append(float(out.stdout))
-    return {"import_vessel_nb_ms": statistics.median(runs) * 1000}
-
-
-def memory(fleet, calls: int = 300) -> dict[str, float]:
-    """Memory: peak Python allocation while one 20,000-token answer streams through ask(), and
-    how much the process grows over many calls (a leak would show as growth per call)."""
-    import gc
-    import resource
-    import tracemalloc
-
-    body = _ollama_body(20000)
-    transport = httpx.MockTransport(
-        lambda r: httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=_Chunks(body))
-    )
-    orch = AIOrchestrator({"ollama": OllamaAdapter(model="m", transport=transport)}, log_path=False, keep_text=False)
-    orch.ask("warm up")
-    gc.collect()
-    tracemalloc.start()
-    reply = orch.ask("a long answer")
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    orch.close()
-
-    orch = fleet.orchestrator(log_path=False, keep_text=False)
-    for _ in range(50):
-        orch.ask("warm up", vessel="ollama")
-    gc.collect()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(calls):
-        orch.ask("hi", vessel="ollama")
-    gc.collect()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    orch.close()
-    return {
-        "answer_chars": len(reply.text),
-        "peak_alloc_20k_tokens_mb": peak / 1e6,
-        "max_rss_growth_kb_per_call": (after - before) / calls,
-    }

@@ -1,0 +1,198 @@
+"""The comparison as Markdown: the machine, the issue's targets (met / not met, with the
+figures behind each), then every section with medians and p95."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+
+def machine() -> str:
+    """CPU, cores, Python, and the load when the run started and ended."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def _ms(x: float | None) -> str:
+    return "—" if x is None else f"{x * 1000:.2f} ms"
+
+
+def _r(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def _get(section: dict, name: str, *keys: str) -> float | None:
+    cur: Any = section.get("results", {}).get(name)
+    for k in keys:
+        if not isinstance(cur, dict) or k not in cur:
+            return None
+        cur = cur[k]
+    return cur
+
+
+def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(figure, target, measured, verdict) for each row of issue 11's table."""
+    short, long_, conc, imp, mem = rep["short"], rep["long"], rep["concurrency"], rep["imports"], rep["memory"]
+    rows = []
+
+    def verdict(ok: bool | None, why: str = "") -> str:
+        if ok is None:
+            return "not measured" + (f" ({why})" if why else "")
+        return "**met**" if ok else "**not met**" + (f" — {why}" if why else "")
+
+    raw_s = _get(short, "raw httpx (ollama)", "total", "median")
+    vs_s = _get(short, "vessel_nb stream (ollama)", "total", "median")
+    ratio = vs_s / raw_s if raw_s and vs_s else None
+    rows.append(("`orch.stream`, 20 tokens, total vs raw", "≤ 1.5×", _r(ratio), verdict(ratio and ratio <= 1.5)))
+
+    raw_l = _get(long_, "raw httpx (ollama)", "tokens_per_s")
+    vs_l = _get(long_, "vessel_nb stream (ollama)", "tokens_per_s")
+    sdk_rates = {k: v["tokens_per_s"] for k, v in long_["results"].items() if not k.startswith(("raw", "vessel_nb"))}
+    best_sdk = max(sdk_rates.items(), key=lambda kv: kv[1]) if sdk_rates else None
+    ratio = vs_l / raw_l if raw_l and vs_l else None
+    beats = all(vs_l >= v for v in sdk_rates.values()) if vs_l else None
+    measured = f"{_r(ratio)}; best peer {best_sdk[0]} {best_sdk[1] / raw_l:.2f}×" if best_sdk and raw_l else _r(ratio)
+    ok = bool(ratio and ratio >= 0.5 and beats)
+    why = "" if ok else ("below 0.5× raw" if ratio and ratio < 0.5 else "a peer streams faster")
+    rows.append(("`orch.stream`, 20,000 tokens, tokens/s vs raw", "≥ 0.5×, ≥ every SDK", measured, verdict(ok, why)))
+
+    ask = _get(long_, "vessel_nb ask (ollama)", "tokens_per_s")
+    ratio = ask / raw_l if ask and raw_l else None
+    rows.append(("`orch.ask`, 20,000 tokens, vs raw", "≥ 0.6×", _r(ratio), verdict(ratio and ratio >= 0.6)))
+
+    c500 = conc.get("500", {})
+    raw_c = c500.get("raw httpx (ollama)", {}).get("median")
+    vs_c = c500.get("vessel_nb stream (ollama)", {}).get("median")
+    ratio = vs_c / raw_c if raw_c and vs_c else None
+    rows.append(("500 concurrent calls, wall vs raw", "≤ 1.5×", _r(ratio), verdict(ratio and ratio <= 1.5)))
+
+    t_stream = _get(short, "vessel_nb stream (ollama)", "ttft", "median")
+    t_sync = _get(short, "vessel_nb stream_sync (ollama)", "ttft", "median")
+    diff = t_sync - t_stream if t_sync is not None and t_stream is not None else None
+    rows.append(
+        (
+            "`stream_sync` ttft vs `orch.stream`'s",
+            "within 1 ms",
+            "—" if diff is None else f"{diff * 1000:+.2f} ms",
+            verdict(diff is not None and diff <= 0.001),
+        )
+    )
+
+    t_raw = _get(short, "raw httpx (ollama)", "ttft", "median")
+    added = t_stream - t_raw if t_stream is not None and t_raw is not None else None
+    rows.append(
+        (
+            "added ttft vs raw",
+            "≤ +0.3 ms",
+            "—" if added is None else f"{added * 1000:+.2f} ms",
+            verdict(added is not None and added <= 0.0003),
+        )
+    )
+
+    i = imp.get("import vessel_nb", {}).get("median")
+    e = imp.get("%load_ext vessel_nb", {}).get("median")
+    rows.append(
+        (
+            "`import vessel_nb` / `%load_ext`",
+            "≤ 100 / 60 ms",
+            f"{_ms(i)} / {_ms(e)}",
+            verdict(i is not None and e is not None and i <= 0.1 and e <= 0.06),
+        )
+    )
+
+    peak = mem.get("vessel_nb", {}).get("peak_mb")
+    rows.append(
+        ("peak RSS, 500 concurrent", "≤ 50 MB", "—" if peak is None else f"{peak:.1f} MB", verdict(peak and peak <= 50))
+    )
+    return rows
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    out = [
+        "# vessel_nb against raw httpx and its peers",
+        "",
+        f"Run {rep['when']} UTC (`{rep['command']}`) on {rep['machine']}.",
+        f"Load average at start {rep['load_start']}, at end {rep['load_end']}. {rep['conditions']}",
+        "",
+        "Servers: `bench/server.py` in its own process (HTTP/1.1 keep-alive, one chunk per token event,",
+        "Ollama NDJSON / OpenAI SSE / Anthropic SSE). Rounds interleaved, order rotating; medians",
+        "(p95 in the section tables). Raw httpx reads every body to its end (connection reused), splits",
+        "lines and `json.loads` each: the least a correct client does. Ratios are what to compare;",
+        "absolute times move with the machine's load.",
+        "",
+        "## Targets (issue 11)",
+        "",
+        "| figure | target | measured | verdict |",
+        "|---|---|---|---|",
+    ]
+    out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(rep)]
+    for key, title in (("short", "Short answer"), ("long", "Long answer")):
+        sec = rep[key]
+        raw = {p: _get(sec, f"raw httpx ({p})", "total", "median") for p in ("ollama", "openai", "anthropic")}
+        out += [
+            "",
+            f"## {title} ({sec['n']:,} tokens, {sec['rounds']} rounds)",
+            "",
+            "| contender | total vs raw (same protocol) | tokens/s | total median | p95 | ttft median | ttft p95 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, r in sec["results"].items():
+            proto = "anthropic" if "anthropic" in name else "ollama" if "ollama" in name else "openai"
+            base = raw.get(proto)
+            n_tokens = sec.get("n_of", {}).get(name, sec["n"])
+            ratio = r["total"]["median"] / base * (sec["n"] / n_tokens) if base else None
+            out.append(
+                f"| {name}{'' if n_tokens == sec['n'] else f' ({n_tokens:,} tokens)'} | {_r(ratio)} | "
+                f"{r['tokens_per_s']:,.0f} | {_ms(r['total']['median'])} | {_ms(r['total']['p95'])} | "
+                f"{_ms(r.get('ttft', {}).get('median'))} | {_ms(r.get('ttft', {}).get('p95'))} |"
+            )
+        for name, why in sec.get("missing", {}).items():
+            out.append(f"| {name} | {why} | | | | | |")
+    out += ["", "## Failover: the first call while the local vessel is refused or hung", ""]
+    out += ["| case / settings / contender | median | note |", "|---|---|---|"]
+    for key, r in rep["failover"].items():
+        out.append(f"| {key} | {_ms(r['median'])} | {r['note']} |")
+    out += [
+        "",
+        "Default settings: each library's own. Best: vessel_nb `Timeouts(connect=0.5, first_token=1)`;",
+        "LiteLLM `timeout=1, num_retries=0, retry_after=0`; pydantic-ai's OpenAI client `max_retries=0, timeout=1`.",
+        "",
+        "## Recovery: the local vessel comes back",
+        "",
+        "| contender | first call served locally | seconds after restart |",
+        "|---|---|---|",
+    ]
+    for name, r in rep["recovery"].items():
+        if "note" in r:
+            out.append(f"| {name} | {r['note']} | |")
+        else:
+            first = r["first_local_call"] or f"none of {r['calls_tried']}"
+            out.append(f"| {name} | {first} | {r['seconds_after_restart']:.2f} s |")
+    sizes = [k for k in rep["concurrency"] if k.isdigit()]
+    out += ["", "## Concurrency: N streamed 20-token calls at once, wall time (pool of 20 for all)", ""]
+    names = list(rep["concurrency"][sizes[0]]) if sizes else []
+    out += ["| contender | " + " | ".join(f"{s} calls (vs raw)" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for name in names:
+        cells = []
+        for s in sizes:
+            r = rep["concurrency"][s]
+            raw = r["raw httpx (ollama)"]["median"]
+            cells.append(f"{_ms(r[name]['median'])} ({_r(r[name]['median'] / raw)})")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += ["", "## Import (fresh interpreter, median)", "", "| | time |", "|---|---|"]
+    for name, r in rep["imports"].items():
+        out.append(f"| `{name}` | {_ms(r['median']) if 'median' in r else r.get('note', '')} |")
+    out += ["", "## Memory: peak RSS of a fresh process making 500 concurrent calls", "", "| | after imports | peak |"]
+    out += ["|---|---|---|"]
+    for name, r in rep["memory"].items():
+        out.append(f"| {name} | {r.get('after_import_mb', '—')} MB | {r.get('peak_mb', r.get('error', ''))} MB |")
+    out.append("")
+    return "\n".join(out)
