@@ -125,3 +125,28 @@ def test_the_default_cap_is_8_mb():
         s.feed(chunk)
     with pytest.raises(LineTooLong):
         s.feed(b"x")
+
+
+def test_an_endless_line_is_the_adapters_stream_error():
+    import httpx
+
+    from vessel_nb import OllamaAdapter
+    from vessel_nb import errors as E
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            for _ in range(9):
+                yield b"x" * (1 << 20)
+
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=Endless())
+    )
+    adapter = OllamaAdapter(model="m", transport=transport)
+
+    async def run():
+        async for _ in adapter.stream([{"role": "user", "content": "x"}]):
+            pass
+
+    with pytest.raises(E.StreamError, match="without a line break") as err:
+        asyncio.run(run())
+    assert err.value.kind == "stream_error" and err.value.vessel == "ollama"

@@ -18,7 +18,7 @@ import httpx
 
 from .. import errors as E
 from ..types import CallOptions, Delta, Health, Message, Timeouts
-from ..wire import aiter_lines
+from ..wire import LineTooLong, aiter_lines
 from . import translate
 from .clock import AttemptClock
 
@@ -104,17 +104,25 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
         deltas = adapter.parse(aiter_lines(response.aiter_bytes()))
         saw_done = False
+        clock.scope = None
         while not saw_done:
             try:
-                async with clock.limit() as cm:
-                    clock.scope = cm
-                    delta = await anext(deltas)
+                clock.wait()  # one lazy timer per attempt, not a timeout scope per delta
+                delta = await anext(deltas)
             except StopAsyncIteration:
                 break
             except TimeoutError:
                 raise clock.timeout_error(adapter) from None
+            except asyncio.CancelledError:
+                if clock.expired():
+                    raise clock.timeout_error(adapter) from None
+                raise
             except httpx.HTTPError as exc:
                 raise translate.from_transport(adapter, exc) from None
+            except LineTooLong as exc:
+                raise translate.stream_error(adapter, str(exc)) from None
+            finally:
+                clock.waited()
             if (delta.text or delta.thinking) and not clock.got_text:
                 clock.got_text = True
                 if watchdog is not None:
@@ -127,6 +135,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
             )
         await _drain(deltas)
     finally:
+        clock.stop()
         if watchdog is not None:
             watchdog.cancel()
         if deltas is not None:

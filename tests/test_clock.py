@@ -1,0 +1,101 @@
+"""The attempt clock on the delta path: one lazy timer per attempt, not one per delta; an idle
+gap is still a timeout; someone else's cancellation stays a cancellation. No wall-clock
+bounds: the streams are in-memory and the gaps are event-driven."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from vessel_nb import OllamaAdapter, Timeouts
+from vessel_nb import errors as E
+from vessel_nb.adapters import clock as clock_mod
+
+LINE = b'{"model":"m","message":{"role":"assistant","content":" w"},"done":false}\n'
+DONE = b'{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n'
+
+
+class Body(httpx.AsyncByteStream):
+    """``n`` token lines one piece each; then, if ``gate`` is given, wait for it before the end."""
+
+    def __init__(self, n: int, gate: asyncio.Event | None = None, at_gate: asyncio.Event | None = None) -> None:
+        self.n, self.gate, self.at_gate = n, gate, at_gate
+
+    async def __aiter__(self):
+        for _ in range(self.n):
+            yield LINE
+        if self.gate is not None:
+            self.at_gate.set()
+            await self.gate.wait()
+        yield DONE
+
+
+def adapter(body_factory, timeouts: Timeouts) -> OllamaAdapter:
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=body_factory())
+    )
+    return OllamaAdapter(model="m", transport=transport, timeouts=timeouts)
+
+
+def test_thousands_of_deltas_arm_the_timer_a_few_times_only(monkeypatch):
+    arms = []
+    real = clock_mod.AttemptClock._arm
+
+    def counting(self, when):
+        arms.append(when)
+        real(self, when)
+
+    monkeypatch.setattr(clock_mod.AttemptClock, "_arm", counting)
+    a = adapter(lambda: Body(5000), Timeouts(connect=5, first_token=60, idle=30, total=600))
+
+    async def run():
+        return [d async for d in a.stream([{"role": "user", "content": "x"}]) if d.text]
+
+    assert len(asyncio.run(run())) == 5000
+    # the first-token deadline, then the (earlier) idle deadline once text arrived: not 5000
+    assert len(arms) <= 2
+
+
+def test_an_idle_gap_mid_stream_is_a_timeout():
+    async def run():
+        gate, at_gate = asyncio.Event(), asyncio.Event()
+        a = adapter(lambda: Body(3, gate, at_gate), Timeouts(connect=5, first_token=5, idle=0.2, total=60))
+        got = []
+        with pytest.raises(E.VesselTimeout, match="went silent"):
+            async for d in a.stream([{"role": "user", "content": "x"}]):
+                got.append(d.text)
+        return got
+
+    assert asyncio.run(run()) == [" w"] * 3
+
+
+def test_cancelling_the_caller_mid_wait_stays_a_cancellation():
+    async def run():
+        gate, at_gate = asyncio.Event(), asyncio.Event()
+        a = adapter(lambda: Body(2, gate, at_gate), Timeouts(connect=5, first_token=5, idle=30, total=60))
+
+        async def consume():
+            async for _ in a.stream([{"role": "user", "content": "x"}]):
+                pass
+
+        task = asyncio.create_task(consume())
+        await at_gate.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(run())
+
+
+def test_a_total_limit_reached_between_waits_ends_the_next_wait():
+    async def run():
+        a = adapter(lambda: Body(50), Timeouts(connect=5, first_token=5, idle=5, total=0.05))
+        with pytest.raises(E.VesselTimeout, match="total limit"):
+            async for d in a.stream([{"role": "user", "content": "x"}]):
+                if d.text:
+                    await asyncio.sleep(0.06)  # a slow consumer: the total passes while no wait runs
+
+    asyncio.run(run())
