@@ -12,9 +12,14 @@ import asyncio
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 from . import compare, report
+
+# LiteLLM fetches a price list from GitHub at import unless told to use its bundled copy;
+# nothing in the benchmark may leave this machine. Set before any peer (or child) imports it.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _load() -> str:
@@ -37,25 +42,27 @@ def main() -> None:
         "conditions": args.conditions,
     }
 
-    def step(name: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {name}…", flush=True)
-
+    sections = [
+        ("short", "short answers", lambda b, h: asyncio.run(compare.answers(b, 20, 10 if q else 30))),
+        ("long", "long answers", lambda b, h: asyncio.run(compare.answers(b, 20000, 1 if q else 3, slow_n=2000))),
+        ("failover", "failover", lambda b, h: asyncio.run(compare.failover(b, h, 1 if q else 3))),
+        ("recovery", "recovery", lambda b, h: asyncio.run(compare.recovery(b))),
+        (
+            "concurrency",
+            "concurrency",
+            lambda b, h: asyncio.run(compare.concurrency(b, [100, 500, 2000], 1 if q else 3)),
+        ),
+        ("memory", "memory", lambda b, h: compare.memory(b)),
+        ("imports", "imports", lambda b, h: compare.imports(3 if q else 7)),
+    ]
     with compare.server() as srv:
-        base, hang = srv["base"], srv["hang"]
-        step("short answers")
-        rep["short"] = asyncio.run(compare.answers(base, 20, 10 if q else 30))
-        step("long answers")
-        rep["long"] = asyncio.run(compare.answers(base, 20000, 1 if q else 3, slow_n=2000))
-        step("failover")
-        rep["failover"] = asyncio.run(compare.failover(base, hang, 1 if q else 3))
-        step("recovery")
-        rep["recovery"] = asyncio.run(compare.recovery(base))
-        step("concurrency")
-        rep["concurrency"] = asyncio.run(compare.concurrency(base, [100, 500, 2000], 1 if q else 3))
-        step("memory")
-        rep["memory"] = compare.memory(base)
-    step("imports")
-    rep["imports"] = compare.imports(3 if q else 7)
+        for key, name, run in sections:
+            print(f"[{time.strftime('%H:%M:%S')}] {name}…", flush=True)
+            try:
+                rep[key] = run(srv["base"], srv["hang"])
+            except Exception as exc:  # noqa: BLE001 — one broken section must not lose the others
+                traceback.print_exc()
+                rep[key] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     if args.parse:
         from . import core
 

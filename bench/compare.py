@@ -215,7 +215,7 @@ def _pydantic_fallback(local: str, cloud: str, best: bool) -> Any:
             return (text.split() or [""])[0], len(text.split())
 
         async def close(self) -> None:
-            pass
+            await peers.close_pydantic_clients()
 
     return Face()
 
@@ -322,11 +322,19 @@ async def concurrency(base: str, sizes: list[int], count: int) -> dict[str, Any]
             walls: dict[str, list[float]] = {k: [] for k in made}
             for peer in made.values():
                 await _burst(peer, min(size, 50))  # warm the pool
+            failed: dict[str, str] = {}
             for r in range(reps):
                 names = list(made)
                 for name in names[r % len(names) :] + names[: r % len(names)]:
-                    walls[name].append(await _burst(made[name], size))
-            out[str(size)] = {k: stats(v) for k, v in walls.items()}
+                    if name in failed:
+                        continue
+                    try:
+                        walls[name].append(await _burst(made[name], size))
+                    except Exception as exc:  # noqa: BLE001 — reported in the table, the run goes on
+                        failed[name] = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
+            out[str(size)] = {
+                k: stats(v) if v else {"median": None, "note": failed.get(k, "")} for k, v in walls.items()
+            }
     finally:
         for peer in made.values():
             await peer.close()

@@ -239,7 +239,7 @@ class PydanticAI:
         return ttft, tokens
 
     async def close(self) -> None:
-        pass
+        await close_pydantic_clients()
 
 
 def pydantic_openai_model(base_url: str, *, max_retries: int | None = None, timeout: float | None = None) -> Any:
@@ -254,7 +254,17 @@ def pydantic_openai_model(base_url: str, *, max_retries: int | None = None, time
     if timeout is not None:
         kw["timeout"] = timeout
     client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", **kw)
+    _OPEN_CLIENTS.append(client)
     return OpenAIChatModel("bench", provider=OpenAIProvider(openai_client=client))
+
+
+_OPEN_CLIENTS: list[Any] = []
+
+
+async def close_pydantic_clients() -> None:
+    """Close the openai clients made for pydantic-ai models (on the loop that used them)."""
+    while _OPEN_CLIENTS:
+        await _OPEN_CLIENTS.pop().close()
 
 
 def available(make: Callable[[], Any]) -> tuple[Any | None, str]:

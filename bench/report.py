@@ -40,7 +40,7 @@ def _get(section: dict, name: str, *keys: str) -> float | None:
 
 def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(figure, target, measured, verdict) for each row of issue 11's table."""
-    short, long_, conc, imp, mem = rep["short"], rep["long"], rep["concurrency"], rep["imports"], rep["memory"]
+    short, long_, conc, imp, mem = (rep.get(k) or {} for k in ("short", "long", "concurrency", "imports", "memory"))
     rows = []
 
     def verdict(ok: bool | None, why: str = "") -> str:
@@ -55,7 +55,9 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     raw_l = _get(long_, "raw httpx (ollama)", "tokens_per_s")
     vs_l = _get(long_, "vessel_nb stream (ollama)", "tokens_per_s")
-    sdk_rates = {k: v["tokens_per_s"] for k, v in long_["results"].items() if not k.startswith(("raw", "vessel_nb"))}
+    sdk_rates = {
+        k: v["tokens_per_s"] for k, v in long_.get("results", {}).items() if not k.startswith(("raw", "vessel_nb"))
+    }
     best_sdk = max(sdk_rates.items(), key=lambda kv: kv[1]) if sdk_rates else None
     ratio = vs_l / raw_l if raw_l and vs_l else None
     beats = all(vs_l >= v for v in sdk_rates.values()) if vs_l else None
@@ -69,7 +71,7 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows.append(("`orch.ask`, 20,000 tokens, vs raw", "≥ 0.6×", _r(ratio), verdict(ratio and ratio >= 0.6)))
 
     c500 = conc.get("500", {})
-    raw_c = c500.get("raw httpx (ollama)", {}).get("median")
+    raw_c = c500.get("raw httpx (ollama)", {}).get("median")  # None when that run failed
     vs_c = c500.get("vessel_nb stream (ollama)", {}).get("median")
     ratio = vs_c / raw_c if raw_c and vs_c else None
     rows.append(("500 concurrent calls, wall vs raw", "≤ 1.5×", _r(ratio), verdict(ratio and ratio <= 1.5)))
@@ -134,65 +136,108 @@ def markdown(rep: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(rep)]
-    for key, title in (("short", "Short answer"), ("long", "Long answer")):
-        sec = rep[key]
-        raw = {p: _get(sec, f"raw httpx ({p})", "total", "median") for p in ("ollama", "openai", "anthropic")}
-        out += [
-            "",
-            f"## {title} ({sec['n']:,} tokens, {sec['rounds']} rounds)",
-            "",
-            "| contender | total vs raw (same protocol) | tokens/s | total median | p95 | ttft median | ttft p95 |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, r in sec["results"].items():
-            proto = "anthropic" if "anthropic" in name else "ollama" if "ollama" in name else "openai"
-            base = raw.get(proto)
-            n_tokens = sec.get("n_of", {}).get(name, sec["n"])
-            ratio = r["total"]["median"] / base * (sec["n"] / n_tokens) if base else None
-            out.append(
-                f"| {name}{'' if n_tokens == sec['n'] else f' ({n_tokens:,} tokens)'} | {_r(ratio)} | "
-                f"{r['tokens_per_s']:,.0f} | {_ms(r['total']['median'])} | {_ms(r['total']['p95'])} | "
-                f"{_ms(r.get('ttft', {}).get('median'))} | {_ms(r.get('ttft', {}).get('p95'))} |"
-            )
-        for name, why in sec.get("missing", {}).items():
-            out.append(f"| {name} | {why} | | | | | |")
-    out += ["", "## Failover: the first call while the local vessel is refused or hung", ""]
-    out += ["| case / settings / contender | median | note |", "|---|---|---|"]
-    for key, r in rep["failover"].items():
-        out.append(f"| {key} | {_ms(r['median'])} | {r['note']} |")
+    for key, render in (
+        ("short", _answers),
+        ("long", _answers),
+        ("failover", _failover),
+        ("recovery", _recovery),
+        ("concurrency", _concurrency),
+        ("imports", _imports),
+        ("memory", _memory),
+    ):
+        sec = rep.get(key)
+        if not sec or "error" in sec:
+            out += ["", f"## {key}: not measured ({(sec or {}).get('error', 'not run')})"]
+        else:
+            out += render(key, sec)
+    out.append("")
+    return "\n".join(out)
+
+
+def _answers(key: str, sec: dict[str, Any]) -> list[str]:
+    title = {"short": "Short answer", "long": "Long answer"}[key]
+    out: list[str] = []
+    raw = {p: _get(sec, f"raw httpx ({p})", "total", "median") for p in ("ollama", "openai", "anthropic")}
     out += [
+        "",
+        f"## {title} ({sec['n']:,} tokens, {sec['rounds']} rounds)",
+        "",
+        "| contender | total vs raw (same protocol) | tokens/s | total median | p95 | ttft median | ttft p95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in sec["results"].items():
+        proto = "anthropic" if "anthropic" in name else "ollama" if "ollama" in name else "openai"
+        base = raw.get(proto)
+        n_tokens = sec.get("n_of", {}).get(name, sec["n"])
+        ratio = r["total"]["median"] / base * (sec["n"] / n_tokens) if base else None
+        out.append(
+            f"| {name}{'' if n_tokens == sec['n'] else f' ({n_tokens:,} tokens)'} | {_r(ratio)} | "
+            f"{r['tokens_per_s']:,.0f} | {_ms(r['total']['median'])} | {_ms(r['total']['p95'])} | "
+            f"{_ms(r.get('ttft', {}).get('median'))} | {_ms(r.get('ttft', {}).get('p95'))} |"
+        )
+    for name, why in sec.get("missing", {}).items():
+        out.append(f"| {name} | {why} | | | | | |")
+    return out
+
+
+def _failover(key: str, sec: dict[str, Any]) -> list[str]:
+    out = ["", "## Failover: the first call while the local vessel is refused or hung", ""]
+    out += ["| case / settings / contender | median | note |", "|---|---|---|"]
+    for name, r in sec.items():
+        out.append(f"| {name} | {_ms(r['median'])} | {r['note']} |")
+    return out + [
         "",
         "Default settings: each library's own. Best: vessel_nb `Timeouts(connect=0.5, first_token=1)`;",
         "LiteLLM `timeout=1, num_retries=0, retry_after=0`; pydantic-ai's OpenAI client `max_retries=0, timeout=1`.",
+        "",
+    ]
+
+
+def _recovery(key: str, sec: dict[str, Any]) -> list[str]:
+    out = [
         "",
         "## Recovery: the local vessel comes back",
         "",
         "| contender | first call served locally | seconds after restart |",
         "|---|---|---|",
     ]
-    for name, r in rep["recovery"].items():
+    for name, r in sec.items():
         if "note" in r:
             out.append(f"| {name} | {r['note']} | |")
         else:
             first = r["first_local_call"] or f"none of {r['calls_tried']}"
             out.append(f"| {name} | {first} | {r['seconds_after_restart']:.2f} s |")
-    sizes = [k for k in rep["concurrency"] if k.isdigit()]
-    out += ["", "## Concurrency: N streamed 20-token calls at once, wall time (pool of 20 for all)", ""]
-    names = list(rep["concurrency"][sizes[0]]) if sizes else []
+    return out
+
+
+def _concurrency(key: str, sec: dict[str, Any]) -> list[str]:
+    sizes = [k for k in sec if k.isdigit()]
+    out = ["", "## Concurrency: N streamed 20-token calls at once, wall time (pool of 20 for all)", ""]
+    names = list(sec[sizes[0]]) if sizes else []
     out += ["| contender | " + " | ".join(f"{s} calls (vs raw)" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
     for name in names:
         cells = []
-        for s in sizes:
-            r = rep["concurrency"][s]
-            raw = r["raw httpx (ollama)"]["median"]
-            cells.append(f"{_ms(r[name]['median'])} ({_r(r[name]['median'] / raw)})")
+        for size in sizes:
+            r = sec[size]
+            raw, mine = r["raw httpx (ollama)"].get("median"), r[name].get("median")
+            if mine is None:
+                cells.append(r[name].get("note", "failed"))
+            else:
+                cells.append(f"{_ms(mine)} ({_r(mine / raw) if raw else '—'})")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
-    out += ["", "## Import (fresh interpreter, median)", "", "| | time |", "|---|---|"]
-    for name, r in rep["imports"].items():
+    return out
+
+
+def _imports(key: str, sec: dict[str, Any]) -> list[str]:
+    out = ["", "## Import (fresh interpreter, median)", "", "| | time |", "|---|---|"]
+    for name, r in sec.items():
         out.append(f"| `{name}` | {_ms(r['median']) if 'median' in r else r.get('note', '')} |")
-    out += ["", "## Memory: peak RSS of a fresh process making 500 concurrent calls", "", "| | after imports | peak |"]
-    out += ["|---|---|---|"]
-    for name, r in rep["memory"].items():
+    return out
+
+
+def _memory(key: str, sec: dict[str, Any]) -> list[str]:
+    out = ["", "## Memory: peak RSS of a fresh process making 500 concurrent calls", ""]
+    out += ["| | after imports | peak |", "|---|---|---|"]
+    for name, r in sec.items():
         out.append(f"| {name} | {r.get('after_import_mb', '—')} MB | {r.get('peak_mb', r.get('error', ''))} MB |")
-    out.append("")
-    return "\n".join(out)
+    return out

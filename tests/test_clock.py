@@ -25,6 +25,7 @@ class Body(httpx.AsyncByteStream):
 
     async def __aiter__(self):
         for _ in range(self.n):
+            await asyncio.sleep(0)  # each piece is a separate read, as from a socket
             yield LINE
         if self.gate is not None:
             self.at_gate.set()

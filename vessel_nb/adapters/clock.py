@@ -43,7 +43,7 @@ class AttemptClock:
         self._since = self.start  # when the current (or last) wait for a delta began
         self._task: asyncio.Task | None = None
         self._cancelling = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._timer_at = float("inf")
         self._fired = False
 
@@ -76,18 +76,16 @@ class AttemptClock:
         return gap if self.end is None or gap < self.end else self.end
 
     def wait(self) -> None:
-        """A wait for the next delta begins (raises TimeoutError if its deadline has passed)."""
-        now = self.loop.time()
-        self._since = now
+        """A wait for the next delta begins."""
+        self._since = self.loop.time()
         if self._task is None:
             self._task = asyncio.current_task()
             self._cancelling = self._task.cancelling() if self._task is not None else 0
         deadline = self._deadline()
-        if deadline is not None:
-            if deadline <= now:
-                raise TimeoutError
-            if deadline < self._timer_at:  # first wait, or the first token brought the deadline forward
-                self._arm(deadline)
+        # A deadline already past fires at the next turn of the loop, as asyncio.timeout_at
+        # does: a delta that is already buffered (the wait does not suspend) is still taken.
+        if deadline is not None and deadline < self._timer_at:
+            self._arm(deadline)  # first wait, or the first token brought the deadline forward
         self._waiting = True
 
     def waited(self) -> None:
@@ -111,7 +109,10 @@ class AttemptClock:
     def _arm(self, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self._timer_at = self.loop.call_at(when, self._check), when
+        if when <= self.loop.time():  # already due: check before the wait's next step, as timeout_at does
+            self._timer, self._timer_at = self.loop.call_soon(self._check), when
+        else:
+            self._timer, self._timer_at = self.loop.call_at(when, self._check), when
 
     def _check(self) -> None:
         self._timer, self._timer_at = None, float("inf")

@@ -60,7 +60,9 @@ class ClientPool:
             t = timeouts
             client = httpx.AsyncClient(
                 transport=make_transport(),
-                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=t.connect),
+                # pool=None: a call queued behind busy connections (hundreds at once) is still
+                # bounded by its first-token and total limits, not failed after `connect` seconds
+                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=None),
                 limits=LIMITS,
                 trust_env=trust_env,
                 follow_redirects=False,

@@ -70,8 +70,10 @@ class LiveText:
                 return
             if first is not None and self._first is None:
                 self._first = first
-            self._pending.append(text)
-            self._pending_thinking.append(thinking)
+            if text:  # most chunks carry one of the two: append nothing for the other
+                self._pending.append(text)
+            if thinking:
+                self._pending_thinking.append(thinking)
             if self._interval <= 0:
                 self._flush_locked()
             elif self._timer is None:
