@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import compare, report
+from . import compare, panels, report
 
 # LiteLLM fetches a price list from GitHub at import unless told to use its bundled copy;
 # nothing in the benchmark may leave this machine. Set before any peer (or child) imports it.
@@ -54,6 +54,7 @@ def main() -> None:
         ),
         ("memory", "memory", lambda b, h: compare.memory(b)),
         ("imports", "imports", lambda b, h: compare.imports(3 if q else 7)),
+        ("panel_render", "panel rendering", lambda b, h: panels.render_cost()),
     ]
     with compare.server() as srv:
         for key, name, run in sections:
