@@ -42,6 +42,7 @@ _TYPES = {
     "tokens_out": "INTEGER",
     "private": "INTEGER",
     "local": "INTEGER",
+    "cost_usd": "REAL",
 }
 
 _logger = logging.getLogger(__name__)
@@ -169,6 +170,31 @@ class CallLog:
         with self._cond:
             rows += [dict(r) for r in self._pending]
         return _frame(rows)
+
+    def run_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every row of one prompt-set run (``orch.map``), from the file — all sessions — and
+        from this session's rows not written yet. A memory-only log has this session's only."""
+        with self._cond:
+            rows = [dict(r) for r in (self._rows if self.path is None else self._pending) if r["run_id"] == run_id]
+        if self.path is None:
+            return rows
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS)
+            try:
+                cur = conn.execute("SELECT * FROM attempts WHERE run_id = ?", [run_id])
+                names = [d[0] for d in cur.description]
+                found = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            _logger.warning(
+                "vessel_nb: cannot read the call log at %s (%s); resuming from this session only", self.path, exc
+            )
+            with self._cond:
+                return [dict(r) for r in self._rows if r["run_id"] == run_id]
+        # a row may have been written between the two reads: count it once
+        seen = {(r["call_id"], r["attempt"]) for r in rows}
+        return [r for r in found if (r["call_id"], r["attempt"]) not in seen] + rows
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (waiting at most ``timeout``) and release the file.
@@ -367,6 +393,8 @@ def _prepare(conn: sqlite3.Connection) -> None:
     for c in COLUMNS:  # files written by an older version gain new columns
         if c not in have:
             conn.execute(f'ALTER TABLE attempts ADD COLUMN "{c}" {_TYPES.get(c, "TEXT")}')
+    # a run that resumes looks up its own rows among every session's
+    conn.execute("CREATE INDEX IF NOT EXISTS attempts_run_id ON attempts (run_id)")
 
 
 def _retry_locked(fn, seconds: float = 10.0) -> None:

@@ -55,7 +55,7 @@ _OPTIONS: dict[str, tuple[type, str]] = {
 # Options only one provider understands: OpenAI's choice of API and whether OpenAI may keep
 # the conversation (Responses API).
 _PROVIDER_OPTIONS = {"api": "openai", "store": "openai"}
-_TOP_LEVEL = ("priority", "vessels")
+_TOP_LEVEL = ("priority", "vessels", "prices")
 
 
 @dataclass
@@ -130,8 +130,8 @@ def _read(file: Path) -> dict[str, Any]:
     unknown = [k for k in data if k not in _TOP_LEVEL]
     if unknown:
         raise ConfigError(
-            f"{file}: unknown setting {unknown[0]!r} at the top level; the file has priority = [...] "
-            "and [vessels.NAME] tables only"
+            f"{file}: unknown setting {unknown[0]!r} at the top level; the file has priority = [...], "
+            "[vessels.NAME] tables and [prices.\"MODEL\"] tables only"
         )
     if not isinstance(data.get("vessels", {}), dict):
         raise ConfigError(f"{file}: vessels must be tables like [vessels.ollama], not {type(data['vessels']).__name__}")

@@ -28,6 +28,7 @@ from .types import Attempt, CallOptions, Chunk, Message, Reply, Usage
 if TYPE_CHECKING:
     from .adapters.base import BaseAdapter
     from .calllog import CallLog
+    from .pricing import PriceTable
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Call:
     """after text arrived: 'raise' the partial text, or 'restart' on the next vessel"""
     compare_id: str = ""
     """shared by the calls of one side-by-side comparison"""
+    run_id: str = ""
+    """the prompt-set run this call belongs to, and which of its pairs it is (``orch.map``)"""
+    run_item: str = ""
+    prices: PriceTable | None = None
+    """the price table that gives each answered attempt its ``cost_usd``"""
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     """id shared by every attempt of this call"""
 
@@ -124,6 +130,8 @@ async def _one_attempt(
         local=adapter.local,
         started_at=_utc_now(),
         compare_id=call.compare_id,
+        run_id=call.run_id,
+        run_item=call.run_item,
         prompt=call.prompt,
     )
     attempts.append(att)
@@ -170,6 +178,8 @@ async def _one_attempt(
     else:
         att.outcome, att.latency_s = "ok", loop.time() - start
         att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
+        if call.prices is not None:
+            att.cost_usd = call.prices.cost(att.model, usage, local=adapter.local)
         log.append(att)
         state.record_ok(att.ttft_s)
         reply = Reply(

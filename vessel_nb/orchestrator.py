@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from . import loop as bg
@@ -21,8 +21,12 @@ from .calllog import CallLog
 from .calls import CallHandle, collect, normalize_messages
 from .fallback import Call, attempt_in_turn
 from .health import VesselState
+from .pricing import PriceTable
 from .routing import Task
 from .types import CallOptions, Chunk, Health, Message, Reply, Timeouts
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 _ON_INTERRUPT = ("raise", "restart")
 
@@ -69,6 +73,8 @@ class AIOrchestrator:
         self._active: str | None = None
         self._states = {name: VesselState(name) for name in self.vessels}
         self.log = CallLog(log_path, keep_text=keep_text)
+        #: dollars per million tokens per model (shipped table + the config file's [prices])
+        self.prices = PriceTable.from_config()
 
     # --- configuration --------------------------------------------------------------
     def _check_priority(self, priority: Sequence[str] | None) -> list[str]:
@@ -159,6 +165,8 @@ class AIOrchestrator:
         extra: Mapping[str, Any] | None = None,
         compare_id: str = "",
         on_interrupt: str | None = None,
+        run_id: str = "",
+        run_item: str = "",
     ) -> AsyncIterator[Chunk]:
         # Validate everything before anything is sent: bad input is one clear error.
         msgs = normalize_messages(messages)
@@ -186,7 +194,17 @@ class AIOrchestrator:
         explicit = vessel if vessel is not None else self._active
         if explicit is not None and explicit not in self.vessels:
             raise E.ConfigError(f"unknown vessel {explicit!r}; configured vessels: {', '.join(self.vessels)}")
-        call = Call(msgs, options, parsed, explicit=explicit, on_interrupt=policy, compare_id=compare_id)
+        call = Call(
+            msgs,
+            options,
+            parsed,
+            explicit=explicit,
+            on_interrupt=policy,
+            compare_id=compare_id,
+            run_id=run_id,
+            run_item=run_item,
+            prices=self.prices,
+        )
         return attempt_in_turn(call, self.vessels, self.priority, self._states, self.log)
 
     # --- public faces of one call ------------------------------------------------------------
@@ -237,6 +255,47 @@ class AIOrchestrator:
     ) -> CallHandle:
         """Start a call in the background; ``on_chunk`` is called on the loop thread per chunk."""
         return CallHandle(self._core(messages, **kwargs), on_chunk)
+
+    def map(
+        self,
+        prompts: Any,
+        vessels: Sequence[str] | str | None = None,
+        *,
+        template: str | None = None,
+        concurrency: int | None = None,
+        per_vessel: int | Mapping[str, int] | None = None,
+        retries: int = 8,
+        budget_usd: float | None = None,
+        progress: str | bool | None = "auto",
+        **call_options: Any,
+    ) -> Run:
+        """Ask a prompt set, in the background; returns a :class:`~vessel_nb.runs.Run` at once.
+
+        ``prompts``: a list of prompts (strings or message lists), a dict of id -> prompt,
+        or a DataFrame with ``template="Summarise {text}"``. ``vessels=None`` routes each
+        prompt as :meth:`ask` would (fallback included); a list asks every prompt on each
+        named vessel. ``per_vessel``: calls at once per vessel (default 2 on a local vessel,
+        8 on a cloud one); ``concurrency``: the cap over the whole run. A 429 pauses that
+        vessel for the whole run, and the call is asked again (``retries`` times at most).
+        ``budget_usd``: start no call that could take the run's cost past it. The same run
+        again skips the pairs the call log holds answered. Other keywords go to every call
+        (``system=``, ``temperature=``, ``max_tokens=``, ``model=``, ...).
+        ``run.wait()`` waits; ``run.df`` has one row per prompt × vessel.
+        """
+        from . import runs
+
+        return runs.start(
+            self,
+            prompts,
+            vessels,
+            template=template,
+            concurrency=concurrency,
+            per_vessel=dict(per_vessel) if isinstance(per_vessel, Mapping) else per_vessel,
+            retries=retries,
+            budget_usd=budget_usd,
+            progress=progress,
+            **call_options,
+        )
 
     def __enter__(self) -> AIOrchestrator:
         return self

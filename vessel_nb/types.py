@@ -209,6 +209,13 @@ class Attempt:
     """ISO-8601 UTC timestamp"""
     compare_id: str = ""
     """shared by the calls of one side-by-side comparison"""
+    run_id: str = ""
+    """the key of the prompt-set run this call belongs to (``orch.map``; same prompts, vessels,
+    models and options give the same key, which is how a run resumes)"""
+    run_item: str = ""
+    """which pair of that run: ``"<prompt id>@<vessel>"`` (``@auto`` when routed)"""
+    cost_usd: float | None = None
+    """what the attempt cost by the price table (0 on a local vessel; None when unknown)"""
     prompt: str | None = None
     """last user message (None when text logging is off)"""
     response: str | None = None

@@ -1,0 +1,99 @@
+"""How fast a run asks each vessel: a concurrency limit, and a pause every call honours.
+
+A 429 tells the client to slow down for the whole key, not for one request. So when one
+call of a run is rate limited, the vessel's :class:`Gate` pauses — for the Retry-After /
+retryDelay the provider sent, else a backoff that doubles — and every call of the run to
+that vessel waits for the pause before it starts; the limited call is then asked again.
+The run slows down instead of failing, and other vessels go on at their own pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from . import errors as E
+
+LOCAL_LIMIT = 2
+"""calls at once on a local vessel (one GPU: a second request queues behind the first)"""
+CLOUD_LIMIT = 8
+"""calls at once on a cloud vessel"""
+_FIRST_BACKOFF = 1.0
+_MAX_BACKOFF = 60.0
+_WAITING_CURES = frozenset({E.RateLimited.kind, E.ServerError.kind})
+_MAX_PAUSE = 300.0  # a Retry-After longer than this is a quota, not a rate: stop asking instead
+
+
+def retryable(err: BaseException) -> bool:
+    """A failure that waiting can cure: rate limited, or an overloaded / failing server."""
+    if isinstance(err, E.AllVesselsFailed):
+        # routed: every vessel was rate limited or overloaded, or skipped while cooling down
+        # after such an answer (a vessel with no key, or a wrong model, is not cured by waiting)
+        return bool(err.attempts) and all(
+            a.error_kind in _WAITING_CURES or (a.outcome == "unhealthy" and "cooling down" in a.error)
+            for a in err.attempts
+        )
+    if isinstance(err, E.BillingError):
+        return False
+    return isinstance(err, (E.RateLimited, E.ServerError))
+
+
+def wait_asked(err: BaseException) -> float | None:
+    """The longest wait the provider(s) asked for in this failure, if any did."""
+    if isinstance(err, E.AllVesselsFailed):
+        waits = [w for f in err.failures.values() if (w := wait_asked(f)) is not None]
+        return max(waits) if waits else None
+    return getattr(err, "retry_after", None)
+
+
+class Gate:
+    """One vessel's share of a run: at most ``limit`` calls at once, and a pause they all honour."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise E.ConfigError(
+                f"the concurrency of {name!r} must be a whole number of calls, 1 or more, not {limit!r}"
+            )
+        self.name = name
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit)
+        self._resume_at = 0.0
+        self._backoff = _FIRST_BACKOFF
+        self.in_flight = 0
+        """calls on this vessel right now"""
+        self.rate_limited = 0
+        """how many times the vessel asked the run to slow down"""
+
+    def paused_for(self) -> float:
+        """Seconds until calls may start again (0 when not paused)."""
+        return max(0.0, self._resume_at - asyncio.get_running_loop().time())
+
+    def slow_down(self, err: BaseException) -> float:
+        """The vessel asked to slow down: pause every call of the run to it. Returns the pause."""
+        self.rate_limited += 1
+        asked = wait_asked(err)
+        if asked is not None:
+            pause = min(max(asked, 0.0), _MAX_PAUSE)
+        else:
+            pause, self._backoff = self._backoff, min(self._backoff * 2, _MAX_BACKOFF)
+        now = asyncio.get_running_loop().time()
+        self._resume_at = max(self._resume_at, now + pause)
+        return pause
+
+    def went_well(self) -> None:
+        """A call answered: the next slow-down starts from the first backoff again."""
+        self._backoff = _FIRST_BACKOFF
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the vessel's slots, starting only once any pause has passed."""
+        async with self._slots:
+            # a pause may be set or lengthened while this call waits: check again after each sleep
+            while (left := self.paused_for()) > 0:
+                await asyncio.sleep(left)
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1

@@ -1,0 +1,445 @@
+"""A prompt set over vessels: ``run = orch.map(prompts, vessels)``, running in the background.
+
+Every prompt × vessel slot is one pair (:mod:`.runplan`). Each slot has workers up to its
+concurrency limit, and a :class:`~.pacing.Gate` that pauses the whole slot when the vessel
+answers 429; the limited pair is asked again after the pause. Every attempt is logged
+with the run's key (``run_id``) and the pair (``run_item``), so running the same run again
+skips the pairs already answered, in this kernel or in one that was killed. A budget is
+kept by reserving each call's estimated cost before it starts.
+
+The run lives on vessel_nb's background loop; ``run.wait()`` waits from plain code (a
+kernel interrupt stops the run and keeps what finished), ``await run`` from async code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import errors as E
+from . import loop as bg
+from . import pacing, progress, runplan
+from .calls import collect
+from .runplan import AUTO, Pair
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .orchestrator import AIOrchestrator
+
+COLUMNS = [
+    "prompt_id", "prompt", "vessel", "model", "text", "outcome", "error", "error_kind", "ttft_s", "latency_s",
+    "tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "cost_usd", "call_id", "retries", "resumed",
+]  # fmt: skip
+"""the columns of ``run.df``"""
+
+_FIRST_OUT_GUESS = 1024  # output tokens reserved before a vessel's first answer shows its size
+
+
+class Run:
+    """A prompt set running over vessels. Read ``df``, ``status``; call ``wait()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        orch: AIOrchestrator,
+        pairs: list[Pair],
+        run_id: str,
+        limits: dict[str, int],
+        options: dict[str, Any],
+        *,
+        concurrency: int | None,
+        retries: int,
+        budget_usd: float | None,
+        show: str | None,
+    ) -> None:
+        self.orch = orch
+        self.run_id = run_id
+        """the run's key: same prompts, vessels, models and options give the same key"""
+        self.pairs = pairs
+        self.status = "starting"
+        """starting | running | done | stopped | budget"""
+        self.budget_usd = budget_usd
+        self.spent_usd = 0.0
+        """what this run's calls cost so far (this session's calls)"""
+        self._options = options
+        self._retries = retries
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._gates = {slot: pacing.Gate(slot, n) for slot, n in limits.items()}
+        self._total_limit: asyncio.Semaphore | None = None  # made on the loop, in _main
+        self._concurrency = concurrency
+        self._reserved = 0.0
+        self._out_seen: dict[str, int] = {}
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._resumed = 0
+        self._show = show
+        self._notebook = progress.NotebookProgress() if show == "notebook" else None
+        self._task: asyncio.Task | None = None
+        self._future: concurrent.futures.Future[None] = bg.submit(self._main())
+
+    # --- the run on the loop ----------------------------------------------------------------
+    async def _main(self) -> None:
+        self._task = asyncio.current_task()
+        self._total_limit = asyncio.Semaphore(self._concurrency) if self._concurrency else None
+        queues: dict[str, deque[Pair]] = {slot: deque() for slot in self._gates}
+        answered = await asyncio.to_thread(self._answered_before)
+        for pair in self.pairs:
+            if pair.item in answered:
+                self._rows[pair.item] = answered[pair.item]
+                self._resumed += 1
+            else:
+                queues[pair.slot].append(pair)
+        self.status = "running"
+        ticker = asyncio.create_task(self._tick()) if self._notebook else None
+        try:
+            await asyncio.gather(
+                *(self._worker(slot, queue) for slot, queue in queues.items() for _ in range(self._gates[slot].limit))
+            )
+            if self.status == "running":
+                self.status = "done"
+        except asyncio.CancelledError:
+            self.status = "stopped" if self.status == "running" else self.status
+            raise
+        finally:
+            self._ended = time.monotonic()
+            if ticker is not None:
+                ticker.cancel()
+            if self._notebook is not None:
+                self._notebook.draw(self.snapshot(), final=True)
+
+    def _answered_before(self) -> dict[str, dict[str, Any]]:
+        """Pairs of this run the log holds answered (any session), as ``run.df`` rows."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self.orch.log.run_rows(self.run_id):
+            if row["outcome"] == "ok" and row["run_item"] not in found:
+                pid = row["run_item"].rsplit("@", 1)[0]
+                found[row["run_item"]] = {
+                    "prompt_id": pid,
+                    "prompt": row.get("prompt"),
+                    "vessel": row["vessel"],
+                    "model": row["model"],
+                    "text": row.get("response"),
+                    "outcome": "ok",
+                    "error": "",
+                    "error_kind": "",
+                    "ttft_s": row.get("ttft_s"),
+                    "latency_s": row.get("latency_s"),
+                    **{k: row.get(k) for k in ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached")},
+                    "cost_usd": row.get("cost_usd"),
+                    "call_id": row["call_id"],
+                    "retries": None,
+                    "resumed": True,
+                }
+        return found
+
+    async def _worker(self, slot: str, queue: deque[Pair]) -> None:
+        while queue and self.status == "running":
+            await self._ask(queue.popleft())
+
+    async def _ask(self, pair: Pair) -> None:
+        gate = self._gates[pair.slot]
+        vessel = None if pair.slot == AUTO else pair.slot
+        for tries in range(self._retries + 1):
+            async with gate.slot():
+                if self.status != "running":
+                    return
+                reserve = self._reserve(pair)
+                if reserve is None:
+                    self.status = "budget"
+                    return
+                self._reserved += reserve
+                try:
+                    gen = self.orch._core(
+                        list(pair.messages), vessel=vessel, run_id=self.run_id, run_item=pair.item, **self._options
+                    )
+                    if self._total_limit is not None:
+                        async with self._total_limit:
+                            reply = await collect(gen)
+                    else:
+                        reply = await collect(gen)
+                except (E.VesselError, E.AllVesselsFailed, E.StreamInterrupted) as err:
+                    self._reserved -= reserve
+                    self._spend_attempts(getattr(err, "attempts", []))
+                    if pacing.retryable(err) and tries < self._retries:
+                        gate.slow_down(err)
+                        continue
+                    self._rows[pair.item] = self._failed_row(pair, err, tries)
+                    return
+                self._reserved -= reserve
+                gate.went_well()
+                self._spend_attempts(reply.attempts)
+                self._rows[pair.item] = self._answered_row(pair, reply, tries)
+                return
+
+    # --- budget --------------------------------------------------------------------------------
+    def _reserve(self, pair: Pair) -> float | None:
+        """The cost to hold back for this call; None when it would not fit in the budget."""
+        if self.budget_usd is None:
+            return 0.0
+        tokens_in = sum(len(m["content"]) for m in pair.messages) // 3 + 16  # generous: ~4 chars per token
+        worst = 0.0
+        for name in self._candidates(pair.slot):
+            adapter = self.orch.vessels[name]
+            if adapter.local:
+                continue
+            model = self._options.get("model") or adapter.model
+            out = self._options.get("max_tokens") or self._out_seen.get(name, _FIRST_OUT_GUESS)
+            worst = max(worst, self.orch.prices.estimate(model, tokens_in, out) or 0.0)
+        if self.spent_usd + self._reserved + worst > self.budget_usd:
+            return None
+        return worst
+
+    def _candidates(self, slot: str) -> list[str]:
+        return list(self.orch.priority) if slot == AUTO else [slot]
+
+    def _spend_attempts(self, attempts: Sequence[Any]) -> None:
+        for att in attempts:
+            self.spent_usd += att.cost_usd or 0.0
+            if att.tokens_out:
+                self._out_seen[att.vessel] = max(self._out_seen.get(att.vessel, 0), att.tokens_out)
+
+    # --- rows ------------------------------------------------------------------------------------
+    def _answered_row(self, pair: Pair, reply: Any, tries: int) -> dict[str, Any]:
+        answering = reply.attempts[-1] if reply.attempts else None
+        usage = reply.usage
+        return {
+            "prompt_id": pair.prompt_id,
+            "prompt": pair.prompt,
+            "vessel": reply.vessel,
+            "model": reply.model,
+            "text": reply.text,
+            "outcome": "ok",
+            "error": "",
+            "error_kind": "",
+            "ttft_s": reply.ttft_s,
+            "latency_s": reply.latency_s,
+            "tokens_in": usage.tokens_in,
+            "tokens_out": usage.tokens_out,
+            "tokens_reasoning": getattr(usage, "tokens_reasoning", None),
+            "tokens_cached": getattr(usage, "tokens_cached", None),
+            "cost_usd": answering.cost_usd if answering else None,
+            "call_id": reply.call_id,
+            "retries": tries,
+            "resumed": False,
+        }
+
+    def _failed_row(self, pair: Pair, err: BaseException, tries: int) -> dict[str, Any]:
+        attempts = getattr(err, "attempts", []) or []
+        last = attempts[-1] if attempts else None
+        kind = getattr(err, "kind", "") or (last.error_kind if last else "")
+        return {
+            **self._empty_row(pair, "error"),
+            "vessel": last.vessel if last else pair.slot,
+            "model": last.model if last else None,
+            "error": str(err),
+            "error_kind": kind,
+            "call_id": last.call_id if last else None,
+            "retries": tries,
+        }
+
+    def _empty_row(self, pair: Pair, outcome: str) -> dict[str, Any]:
+        row = dict.fromkeys(COLUMNS)
+        row.update(prompt_id=pair.prompt_id, prompt=pair.prompt, vessel=pair.slot, outcome=outcome, resumed=False)
+        return row
+
+    # --- progress ----------------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(progress.MIN_INTERVAL)
+            self._notebook.draw(self.snapshot())  # type: ignore[union-attr]
+
+    def snapshot(self) -> progress.Snapshot:
+        """The run's state now: done / failed / in flight per vessel slot, time, money."""
+        slots = {slot: progress.SlotCounts() for slot in self._gates}
+        for pair in self.pairs:
+            slots[pair.slot].total += 1
+        for item, row in list(self._rows.items()):
+            counts = slots[item.rsplit("@", 1)[1]]
+            if row["outcome"] == "ok":
+                counts.done += 1
+            else:
+                counts.failed += 1
+        try:
+            for slot, gate in self._gates.items():
+                slots[slot].in_flight = gate.in_flight
+                slots[slot].paused_s = gate.paused_for() if bg.on_loop_thread() else 0.0
+        except RuntimeError:
+            pass
+        end = self._ended or time.monotonic()
+        return progress.Snapshot(
+            self.run_id, self.status, end - self._started, slots, round(self.spent_usd, 6), self._resumed
+        )
+
+    # --- the caller's side -----------------------------------------------------------------------
+    def done(self) -> bool:
+        """The run has ended (every pair asked, stopped, or out of budget)."""
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Wait for the run to end, drawing progress in a terminal; returns the run.
+
+        A KeyboardInterrupt (a kernel interrupt) stops the run — every finished pair is
+        kept, calls in flight are cancelled — and is raised again."""
+        bg._refuse_reentry()
+        terminal = progress.TerminalProgress() if self._show == "terminal" else None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self._future.done():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"the run is still going after {timeout}s; run.stop() stops it")
+                try:
+                    self._future.result(timeout=progress.MIN_INTERVAL)
+                except concurrent.futures.TimeoutError:
+                    pass
+                if terminal is not None:
+                    terminal.draw(self.snapshot())
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        except concurrent.futures.CancelledError:
+            pass
+        finally:
+            if terminal is not None:
+                terminal.draw(self.snapshot(), final=True)
+        return self
+
+    async def wait_async(self) -> Run:
+        """Async twin of :meth:`wait` (cancelling the awaiting task stops the run)."""
+        try:
+            await asyncio.shield(asyncio.wrap_future(self._future))
+        except asyncio.CancelledError:
+            if not self._future.done():
+                self.stop()
+                raise
+        return self
+
+    def __await__(self):
+        return self.wait_async().__await__()
+
+    def stop(self, timeout: float = 10.0) -> Run:
+        """Stop the run: calls in flight are cancelled (and logged so), finished pairs kept."""
+
+        def cancel() -> None:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+            elif self._task is None:
+                self._future.cancel()
+
+        bg.get_loop().call_soon_threadsafe(cancel)
+        if not bg.on_loop_thread():
+            concurrent.futures.wait([self._future], timeout=timeout)
+        return self
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per prompt × vessel, in prompt order; pairs not asked (yet) say so in ``outcome``."""
+        import pandas as pd
+
+        rows = []
+        for pair in self.pairs:
+            row = self._rows.get(pair.item)
+            if row is None:
+                state = {"running": "pending", "starting": "pending", "budget": "not run (budget)"}
+                row = self._empty_row(pair, state.get(self.status, "not run (stopped)"))
+            rows.append(row)
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def __repr__(self) -> str:
+        return f"<Run {progress.line(self.snapshot())}>"
+
+    def _repr_html_(self) -> str:
+        return progress.table_html(self.snapshot())
+
+
+def start(
+    orch: AIOrchestrator,
+    prompts: Any,
+    vessels: Sequence[str] | str | None = None,
+    *,
+    template: str | None = None,
+    concurrency: int | None = None,
+    per_vessel: int | dict[str, int] | None = None,
+    retries: int = 8,
+    budget_usd: float | None = None,
+    progress: str | bool | None = "auto",
+    **call_options: Any,
+) -> Run:
+    """Check everything, then start the run (see :meth:`AIOrchestrator.map`)."""
+    for name in ("vessel", "run_id", "run_item", "compare_id"):
+        if name in call_options:
+            raise E.ConfigError(f"map() does not take {name}=; name the vessels with vessels=[...]")
+    items = runplan.prompts_of(prompts, template)
+    slots = runplan.slots_of(orch, vessels)
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise E.ConfigError(f"concurrency must be a whole number of calls, 1 or more, not {concurrency!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise E.ConfigError(f"retries must be a whole number, 0 or more, not {retries!r}")
+    limits = {slot: _limit(orch, slot, concurrency, per_vessel) for slot in slots}
+    pairs = runplan.pairs_of(items, slots)
+    # bad options are one error before anything is sent: build each distinct call once
+    vessel = None if slots == [AUTO] else slots[0]
+    orch._core(list(pairs[0].messages), vessel=vessel, **call_options)
+    if budget_usd is not None:
+        _check_budget(orch, slots, budget_usd, call_options.get("model"))
+    show = _show(progress)
+    return Run(
+        orch,
+        pairs,
+        runplan.run_key(orch, items, slots, call_options),
+        limits,
+        call_options,
+        concurrency=concurrency,
+        retries=retries,
+        budget_usd=None if budget_usd is None else float(budget_usd),
+        show=show,
+    )
+
+
+def _limit(orch: AIOrchestrator, slot: str, concurrency: int | None, per_vessel: Any) -> int:
+    if isinstance(per_vessel, dict):
+        unknown = [n for n in per_vessel if n not in orch.vessels and n != AUTO]
+        if unknown:
+            raise E.ConfigError(
+                f"per_vessel names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(orch.vessels)}"
+            )
+        if slot in per_vessel:
+            return per_vessel[slot]
+    elif per_vessel is not None:
+        return per_vessel
+    if slot == AUTO:
+        if concurrency is not None:
+            return concurrency
+        slot = orch.priority[0]  # a routed prompt goes to the head of the priority list first
+    default = pacing.LOCAL_LIMIT if orch.vessels[slot].local else pacing.CLOUD_LIMIT
+    return min(default, concurrency) if concurrency is not None else default
+
+
+def _check_budget(orch: AIOrchestrator, slots: list[str], budget: Any, model: str | None) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0:
+        raise E.ConfigError(f"budget_usd must be a number of dollars, 0 or more, not {budget!r}")
+    names = list(orch.priority) if slots == [AUTO] else slots
+    for name in names:
+        adapter = orch.vessels[name]
+        served = model or adapter.model
+        if not adapter.local and served not in orch.prices:
+            raise E.ConfigError(
+                f"budget_usd= needs the price of {served!r} (vessel {name}), and the price table has none; "
+                f'add [prices."{served}"] input = ..., output = ... to the config file, or call '
+                f"orch.prices.set({served!r}, input=..., output=...) (dollars per million tokens)"
+            )
+
+
+def _show(choice: str | bool | None) -> str | None:
+    if choice in (None, False):
+        return None
+    if choice in (True, "auto"):
+        return "notebook" if progress.in_notebook() else "terminal"
+    if choice in ("notebook", "terminal"):
+        return choice
+    raise E.ConfigError(f"progress must be 'auto', 'notebook', 'terminal' or False, not {choice!r}")
