@@ -16,10 +16,19 @@ import time
 import pandas as pd
 import pytest
 
+from vessel_nb import Timeouts
 from vessel_nb import errors as E
 from vessel_nb.progress import SlotCounts, Snapshot, TerminalProgress, line, table_html
 
-from .conftest import FAST
+#: first-token limit long enough for a loaded 2-core machine: these tests are about pacing, not timeouts
+CALM = Timeouts(connect=5.0, first_token=20.0, idle=20.0, total=60.0)
+
+
+@pytest.fixture(autouse=True)
+def _calm_limits(request):
+    if "orch" in request.fixturenames:
+        request.getfixturevalue("orch").timeouts = CALM
+
 
 CHAT_PATHS = ("/api/chat", "/v1/messages", "/v1/chat/completions", ":streamGenerateContent")
 
@@ -114,7 +123,8 @@ def test_429s_pace_the_whole_vessel_and_nothing_is_lost(orch, practice):
     # the pause held for every call to claude, not only the limited one
     end = _ends(limited.iloc[0])
     started = [_ts(s) for s in log[log.vessel == "claude"].started_at]
-    assert not [s for s in started if end + 0.01 < s < end + 0.5 - 0.02]
+    # (a call that passed the gate just as the 429 came back may start a moment later: 0.1 s slack)
+    assert not [s for s in started if end + 0.1 < s < end + 0.5 - 0.02]
     assert sorted(asked(practice["claude"])) == sorted(
         [f"q{i}" for i in range(16)] + [limited.iloc[0].prompt.split()[0]]
     )
@@ -205,7 +215,7 @@ def test_sigkill_halfway_then_resume_asks_only_what_was_missing(practice, tmp_pa
         vessels={k: v for k, v in practice.adapters().items() if k in ("ollama", "claude")},
         priority=["ollama", "claude"],
         log_path=log,
-        timeouts=FAST,
+        timeouts=CALM,
     )
     try:
         run = orch.map([f"q{i} hi" for i in range(30)], vessels=["ollama", "claude"], per_vessel=1, progress=False)

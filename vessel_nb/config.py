@@ -131,7 +131,7 @@ def _read(file: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(
             f"{file}: unknown setting {unknown[0]!r} at the top level; the file has priority = [...], "
-            "[vessels.NAME] tables and [prices.\"MODEL\"] tables only"
+            '[vessels.NAME] tables and [prices."MODEL"] tables only'
         )
     if not isinstance(data.get("vessels", {}), dict):
         raise ConfigError(f"{file}: vessels must be tables like [vessels.ollama], not {type(data['vessels']).__name__}")

@@ -282,9 +282,9 @@ class AIOrchestrator:
         (``system=``, ``temperature=``, ``max_tokens=``, ``model=``, ...).
         ``run.wait()`` waits; ``run.df`` has one row per prompt × vessel.
         """
-        from . import runs
+        from . import runstart
 
-        return runs.start(
+        return runstart.start(
             self,
             prompts,
             vessels,
