@@ -46,7 +46,12 @@ class Task:
         unknown = [k for k in task if k not in TASK_KEYS]
         if unknown:
             raise E.ConfigError(f"unknown task key {unknown[0]!r}; the keys are {', '.join(TASK_KEYS)}")
-        return cls(**{k: bool(v) for k, v in task.items()})
+        # Only real booleans: "false" is a true string, and {"private": "false"} must not
+        # quietly mean one thing or the other.
+        wrong = next(((k, v) for k, v in task.items() if not isinstance(v, bool)), None)
+        if wrong is not None:
+            raise E.ConfigError(f"task[{wrong[0]!r}] must be True or False, not {type(wrong[1]).__name__} {wrong[1]!r}")
+        return cls(**task)
 
 
 @dataclass(frozen=True)

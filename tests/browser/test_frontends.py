@@ -119,7 +119,9 @@ def test_run_all_of_lesson_2_in_jupyterlab_finishes_and_falls_back(lab, practice
     fell_back = ask_answer(page, after_stop)
     footer = fell_back.locator("sub").inner_text()
     assert "ollama: connection refused → claude" in footer, footer
-    assert footer.startswith("claude (practice server) · ") and "fell back (ollama: connection refused → claude)" in footer, footer
+    assert (
+        footer.startswith("claude (practice server) · ") and "fell back (ollama: connection refused → claude)" in footer
+    ), footer
     assert "practice claude vessel" in fell_back.inner_text()
 
     last = ask_answer(page, asks[-1])

@@ -188,3 +188,10 @@ def test_text_that_cannot_be_encoded_is_one_error_before_anything_is_sent_or_log
     log = CallLog(tmp_path / "calls.sqlite3")
     assert len(log.load_all()) == 0
     log.close()
+
+
+@pytest.mark.parametrize("value", ["false", 1, None])
+def test_task_flags_are_booleans(tmp_path, value):
+    orch = vnb.AIOrchestrator({"ollama": OllamaAdapter()}, log_path=False)
+    with pytest.raises(ConfigError, match=r"task\['private'\] must be True or False"):
+        orch.ask("x", task={"private": value})
