@@ -630,3 +630,25 @@ def test_compare_run_without_waiting_then_wait(fake, orch):
     assert results["ollama"].text == "Hello from the fake vessel."
     assert cmp.run("again")["ollama"].text  # a second run on the same widget
     assert len({r["compare_id"] for r in orch.log.rows}) == 2
+
+
+def test_fastest_only_for_a_difference_a_person_would_notice():
+    from vessel_nb.widgets.compare import fastest_vessel
+
+    def cols(**totals):
+        return {n: {"status": "done", "latency_s": s} for n, s in totals.items()}
+
+    assert fastest_vessel(cols(a=1.0, b=1.5, c=2.0)) == "a"
+    assert fastest_vessel(cols(a=1.00, b=1.04)) is None, "4% is noise"
+    assert fastest_vessel(cols(a=0.10, b=0.14)) is None, "more than 10%, but only 40 ms"
+    assert fastest_vessel(cols(a=0.10, b=0.20)) == "a"
+    assert fastest_vessel(cols(a=1.0)) is None, "one finished column is not a race"
+    failed = {**cols(a=1.0, b=3.0), "c": {"status": "error", "latency_s": 0.2}}
+    assert fastest_vessel(failed) == "a", "a failure is not the fastest answer"
+
+
+def test_compare_sets_the_badge_when_the_run_is_over():
+    fakes = {"quick": FakeOllama([" q"] * 3, pace=0.01), "slow": FakeOllama([" s"] * 3, pace=0.2)}
+    cmp = CompareWidget(_compare_orch(fakes), vessels=["quick", "slow"])
+    cmp.run("Who is first?")
+    assert cmp.fastest == "quick"

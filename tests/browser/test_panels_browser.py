@@ -170,7 +170,9 @@ def test_run_all_renders_both_panels_and_the_cell_comparison_streams(page, artif
     assert out.inner_text().count("Reply") == 4
     rows = page.locator(".vnb-cmp .vnb-summary-table tbody tr")
     assert rows.count() == 4
-    assert page.locator(".vnb-cmp .vnb-col.vnb-fastest").count() == 1
+    # "fastest" only for a clear difference (compare.fastest_vessel); equal-paced practice
+    # servers may or may not show one, but never two
+    assert page.locator(".vnb-cmp .vnb-col.vnb-fastest").count() <= 1
     page.locator(".vnb-cmp").scroll_into_view_if_needed()
     page.locator(".vnb-cmp").screenshot(path=str(artifacts / "compare-cell-run.png"))
 

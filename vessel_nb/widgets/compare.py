@@ -44,6 +44,25 @@ class _Column:
         self.finished = False
 
 
+FASTEST_RATIO = 0.10
+"""the fastest column must finish this much sooner than the next (10% of the next's total)"""
+FASTEST_SECONDS = 0.05
+"""... and at least this many seconds sooner: a few milliseconds is noise, not a result"""
+
+
+def fastest_vessel(columns: dict[str, dict[str, Any]]) -> str | None:
+    """The vessel that answered first by a difference a person would notice (more than 10%
+    and more than 50 ms before the next one), or None when no one did."""
+    done = sorted(
+        (c["latency_s"], name) for name, c in columns.items() if c.get("status") == "done" and c.get("latency_s")
+    )
+    if len(done) < 2:
+        return None
+    (best, name), (second, _) = done[0], done[1]
+    gap = second - best
+    return name if gap > FASTEST_SECONDS and gap > FASTEST_RATIO * second else None
+
+
 class CompareWidget(anywidget.AnyWidget):
     """Send one prompt to several vessels at once and compare the answers side by side.
 
@@ -69,6 +88,8 @@ class CompareWidget(anywidget.AnyWidget):
     """vessel -> column state: status, text and its HTML, timings, error (complete once finished)"""
     running = t.Bool(False).tag(sync=True)
     """a run is in progress"""
+    fastest = t.Unicode("").tag(sync=True)
+    """the vessel that finished first by a margin worth a badge (see :func:`fastest_vessel`), or ''"""
     notice = t.Unicode("").tag(sync=True)
     """a message for the person (e.g. why a run from the widget could not start)"""
 
@@ -146,7 +167,7 @@ class CompareWidget(anywidget.AnyWidget):
             with self.hold_sync():
                 self.run_id, self.prompt, self.notice = run_id, str(shown), ""
                 self.columns = {n: _waiting(self._info(n)) for n in self.vessels}
-                self.running = True
+                self.running, self.fastest = True, ""
         for col in list(self._cols.values()):
             col.job = Job(
                 self._orch,
@@ -239,6 +260,7 @@ class CompareWidget(anywidget.AnyWidget):
                 self.columns = {**self.columns, col.name: state}
                 if done:
                     self.running = False
+                    self.fastest = fastest_vessel(self.columns) or ""
             if done:
                 self._all_done.set()
 

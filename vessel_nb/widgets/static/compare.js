@@ -89,9 +89,9 @@ function elapsedNow(v) {
   return v.runStart == null ? null : (performance.now() - v.runStart) / 1000;
 }
 
-function fastestOf(columns, names) {
-  const finished = names.filter((n) => (columns[n] || {}).status === "done");
-  return finished.length > 1 ? finished.reduce((a, b) => (columns[a].latency_s <= columns[b].latency_s ? a : b)) : null;
+// The kernel decides (compare.fastest): only a difference a person would notice earns it.
+function fastestOf(v) {
+  return v.model.get("fastest") || null;
 }
 
 // The column's text: the final HTML once, or the live blocks (rebuilt only when this view
@@ -150,7 +150,7 @@ function paint(v) {
   // the bar scale: the slowest finished total, or the live clock while running
   const totals = names.map((n) => (columns[n] || {}).latency_s).filter((x) => x != null);
   const scale = Math.max(...totals, running ? elapsedNow(v) || 0 : 0, 0.001);
-  const fastest = fastestOf(columns, names);
+  const fastest = fastestOf(v);
   for (const name of names) paintColumn(v, name, columns, scale, fastest);
   const nDone = names.filter((n) => FINISHED.includes((columns[n] || {}).status)).length;
   ui.root.dataset.state = running ? "running" : model.get("run_id") ? "done" : "idle";
@@ -245,6 +245,7 @@ function listenToModel(v) {
   });
   model.on("change:columns", () => paint(v));
   model.on("change:running", () => paint(v));
+  model.on("change:fastest", () => paint(v));
   model.on("change:notice", () => renderNotice(v));
   const listener = (ev) => onStoreEvent(v, ev);
   v.store.listeners.add(listener);
