@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Widget state saved with notebooks (panels reopen without a kernel): the same settings
-# override Binder installs, in this project's own environment.
+# Widget state saved with notebooks (panels reopen without a kernel), and no news pop-up:
+# the same settings override Binder installs, in this project's own environment.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/vessel_nb.json
 $(LAB_OVERRIDES): binder/overrides.json
 	mkdir -p $(dir $@)

@@ -202,7 +202,12 @@ def test_postbuild_installs_the_package_and_no_ollama_by_default(sandbox):
     assert not (sandbox.home / ".local" / "bin" / "ollama").exists()
     # widget state is saved with notebooks: the settings override JupyterLab and Notebook 7 read
     installed = sandbox.tmp / "prefix" / "share/jupyter/lab/settings/overrides.d/vessel_nb.json"
-    assert json.loads(installed.read_text()) == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+    assert json.loads(installed.read_text()) == {
+        "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
+        # no "Would you like to get notified about official Jupyter news?" pop-up: JupyterLab
+        # 4 asks whenever this setting is unset (news_url=None alone does not stop it)
+        "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
+    }
     config = (sandbox.home / ".ipython" / "profile_default" / "ipython_kernel_config.py").read_text()
     assert 'c.InteractiveShellApp.extensions.append("vessel_nb")' in config  # %%ask with no set-up cell
 
