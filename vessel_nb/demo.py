@@ -28,7 +28,9 @@ def _ask(orch: Any, prompt: str) -> Any:
     with orch.stream_sync(prompt) as chunks:
         for chunk in chunks:
             if chunk.event == "fallback":
-                _say(f"[{chunk.vessel}: {short_detail(chunk.vessel, chunk.detail)} → trying the next vessel]\n  ", end="")
+                _say(
+                    f"[{chunk.vessel}: {short_detail(chunk.vessel, chunk.detail)} → trying the next vessel]\n  ", end=""
+                )
             elif chunk.done:
                 reply = chunk.reply
             elif chunk.content:
