@@ -220,6 +220,21 @@ def test_fallback_is_shown_in_the_footer_and_metadata(ip, fleet):
     assert final(cap).metadata["vessel_nb"]["vessel"] == "ollama", "a restarted local vessel is used at once"
 
 
+def test_reasoning_then_failure_falls_back_and_the_live_display_drops_the_reasoning(ip, fleet):
+    # claude streams two pieces of reasoning, then its error event: no answer was shown, so
+    # the call falls back, and the live display must not keep showing that reasoning.
+    fleet["anthropic"].set_fault("error_mid_stream", after=2)
+    cap, result = ask(ip, "--think", "Why?")
+    assert result.success
+    updates = [o.data.get("text/markdown", "") for o in cap.outputs if o.update]
+    at_fallback = next(u for u in updates if "trying the next vessel" in u)
+    assert any("thinking…" in u for u in updates[: updates.index(at_fallback)]), "the reasoning was shown live"
+    assert "thinking…" not in at_fallback
+    meta = final(cap).metadata["vessel_nb"]
+    assert meta["vessel"] == "openai" and meta["fallback_chain"][0].startswith("claude: ")
+    assert "reasoning shown was discarded" in meta["fallback_chain"][0]
+
+
 @pytest.mark.parametrize(
     "line, vessel, reason",
     [

@@ -652,3 +652,32 @@ def test_compare_sets_the_badge_when_the_run_is_over():
     cmp = CompareWidget(_compare_orch(fakes), vessels=["quick", "slow"])
     cmp.run("Who is first?")
     assert cmp.fastest == "quick"
+
+
+def test_reasoning_then_failure_clears_the_reasoning_shown_before_the_fallback():
+    # The first vessel streams reasoning, then an in-band error: no answer was shown, so the
+    # call falls back and the panel must drop the reasoning it showed (a "reset" message).
+    thought = {"model": "q", "message": {"role": "assistant", "content": "", "thinking": "Hmm, the sky..."}}
+    body = _line({**thought, "done": False}) + _line({"error": "an error was encountered while running the model"})
+    thinker = OllamaAdapter(
+        model="q",
+        transport=httpx.MockTransport(
+            lambda r: httpx.Response(200, content=body, headers={"content-type": "application/x-ndjson"})
+        ),
+    )
+    backup = FakeOllama(model="c")
+    o = AIOrchestrator(
+        {"thinker": thinker, "cloud": ollama(backup, base_url="http://cloud.example:11434")}, log_path=False
+    )
+    panel = ChatPanel(o)
+    wire = Wire(panel)
+    reply = panel.send("why?").result(10)
+    assert reply.vessel == "cloud"
+    kinds = [(m["t"], m.get("thinking", "")) for m in wire.custom() if m.get("t") in ("delta", "reset")]
+    shown = next(i for i, (t, th) in enumerate(kinds) if th)
+    reset = next(i for i, (t, _) in enumerate(kinds) if t == "reset")
+    assert shown < reset, kinds  # the reasoning went out, then was withdrawn
+    entry = panel.transcript[-1]
+    assert entry["thinking"] == "" and entry["text"] == "Hello from the fake vessel."
+    assert entry["events"][0]["kind"] == "fallback" and "reasoning shown was discarded" in entry["events"][0]["detail"]
+    o.close()

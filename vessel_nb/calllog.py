@@ -37,6 +37,7 @@ COLUMNS = [f.name for f in dataclasses.fields(Attempt)] + ["session_id"]
 _TYPES = {
     "attempt": "INTEGER",
     "ttft_s": "REAL",
+    "first_thinking_s": "REAL",
     "latency_s": "REAL",
     "tokens_in": "INTEGER",
     "tokens_out": "INTEGER",
@@ -420,7 +421,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         df[c] = df[c].astype(bool)
     for c in ("tokens_in", "tokens_out", "attempt"):
         df[c] = df[c].astype("Int64")
-    for c in ("ttft_s", "latency_s"):
+    for c in ("ttft_s", "first_thinking_s", "latency_s"):
         df[c] = df[c].astype("float64")
     if len(df):
         df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601", errors="coerce")

@@ -156,14 +156,17 @@ async def _one_attempt(
                 if d.usage:
                     usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
                 stop_reason = d.stop_reason or stop_reason
+                if d.thinking and att.first_thinking_s is None:
+                    att.first_thinking_s = loop.time() - start
+                if d.text and att.ttft_s is None:  # reasoning is not the answer: ttft waits for text
+                    att.ttft_s = loop.time() - start
                 if d.text or d.thinking:
-                    if att.ttft_s is None:
-                        att.ttft_s = loop.time() - start
                     parts.append(d.text)
                     thinking.append(d.thinking)
                     yield Chunk(content=d.text, thinking=d.thinking, vessel=cand.name, model=att.model)
         if not "".join(parts).strip():
-            raise translate.stream_error(adapter, "the vessel sent an empty answer")
+            empty = "the vessel sent only reasoning, no answer" if any(thinking) else "the vessel sent an empty answer"
+            raise translate.stream_error(adapter, empty)
     except (asyncio.CancelledError, GeneratorExit):
         att.outcome, att.latency_s, att.response = "cancelled", loop.time() - start, "".join(parts)
         att.error, att.error_kind = "stopped by the caller", "cancelled"
@@ -190,6 +193,7 @@ async def _one_attempt(
             thinking="".join(thinking),
             reason=cand.reason,
             ttft_s=att.ttft_s,
+            first_thinking_s=att.first_thinking_s,
             latency_s=loop.time() - call_started,
             usage=usage,
             stop_reason=stop_reason,
@@ -200,9 +204,13 @@ async def _one_attempt(
         yield Chunk(done=True, vessel=cand.name, model=att.model, reply=reply)
         return
 
+    # Only answer text counts: a vessel that streamed reasoning and then failed has shown no
+    # answer, so the call may still fall back (the consumer clears the reasoning it showed).
     got_text = att.ttft_s is not None
     failure.vessel = failure.vessel or cand.name
     failure.before_first_token = not got_text
+    if not got_text and any(thinking):
+        failure.message += " (after reasoning only, no answer: the reasoning shown was discarded)"
     att.latency_s, att.error, att.error_kind = loop.time() - start, failure.reason, failure.kind
     att.response = "".join(parts) if got_text else None
     att.outcome = "interrupted" if got_text else "error"

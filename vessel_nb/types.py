@@ -165,8 +165,9 @@ class Chunk:
     thinking: str = ""
     """new reasoning text, if the vessel streams it"""
     event: str | None = None
-    """None for text; 'fallback' when the call moved on before any text; 'restart' when an
-    opt-in restart discarded partial text (the consumer must clear what it showed)"""
+    """None for text; 'fallback' when the call moved on before any answer text (the consumer
+    must clear any reasoning it showed); 'restart' when an opt-in restart discarded partial
+    text (the consumer must clear what it showed); 'withheld' when private turns were left out"""
     detail: str = ""
     """for event chunks: what happened, in words"""
     reply: Reply | None = None
@@ -196,11 +197,13 @@ class Attempt:
     reason: str = ""
     """why this vessel was picked: explicit, priority, private, heartbeat, vision, thinking"""
     ttft_s: float | None = None
-    """time to first token"""
+    """time to the first token of the answer (reasoning does not count)"""
     latency_s: float | None = None
     """time until this attempt ended"""
     tokens_in: int | None = None
     tokens_out: int | None = None
+    first_thinking_s: float | None = None
+    """time to the first reasoning token, for vessels that stream their reasoning"""
     private: bool = False
     """the call was private or heartbeat (must stay on this machine)"""
     local: bool = False
@@ -239,7 +242,9 @@ class Reply:
     """why that vessel was a candidate: explicit, priority, private, heartbeat, vision, thinking
     (combined with '+'); see ``fell_back`` for whether earlier vessels failed first"""
     ttft_s: float | None = None
-    """time to first token of the answering attempt"""
+    """time to the first answer token of the answering attempt (reasoning does not count)"""
+    first_thinking_s: float | None = None
+    """time to the first reasoning token of the answering attempt (None: no reasoning streamed)"""
     latency_s: float | None = None
     """wall time of the whole call, fallbacks included"""
     usage: Usage = field(default_factory=Usage)

@@ -170,9 +170,10 @@ class AskMagics(Magics):
                 for chunk in chunks:
                     if chunk is None:  # a pause in the stream: show what was held back
                         out.tick()
-                    elif chunk.event == "fallback":
+                    elif chunk.event == "fallback":  # no answer yet; any reasoning shown goes
                         out.event(
-                            f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…"
+                            f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…",
+                            discard=True,
                         )
                     elif chunk.event == "withheld":
                         out.event(chunk.detail)  # says "private" in words: no emoji font on a stock Debian

@@ -112,12 +112,14 @@ class LiveText:
         self._post(msg)
 
     def reset(self) -> None:
-        """Forget the text (an opt-in restart on another vessel discards the partial answer)."""
+        """Forget the text: an opt-in restart discards the partial answer, a fallback the
+        reasoning shown without an answer."""
         with WIRE_LOCK:
             self._flush_locked()
             self._sent.clear()
             self._sent_thinking.clear()
             self._md.reset()
+            self._first = None
             self.seq += 1
             self._post({"t": "reset", **self._key, "seq": self.seq})
 

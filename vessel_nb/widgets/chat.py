@@ -270,7 +270,7 @@ class ChatPanel(anywidget.AnyWidget):
         if live.closed or chunk.done:
             return
         if chunk.event:
-            if chunk.event == "restart":
+            if chunk.event in ("restart", "fallback"):  # a fallback drops reasoning shown without an answer
                 live.reset()
             event = {"kind": chunk.event, "vessel": chunk.vessel, "detail": short(chunk.detail, 240)}
             with WIRE_LOCK:
@@ -283,7 +283,8 @@ class ChatPanel(anywidget.AnyWidget):
                 live.flush()
                 call._header["vessel"], call._header["model"] = chunk.vessel, chunk.model
                 self._publish_pending()
-        live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - call._started)
+        # "first token" is the first answer token: reasoning does not count
+        live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - call._started if chunk.content else None)
 
     def _finish(self, call: ChatCall, reply: Reply | None, exc: BaseException | None) -> None:
         # On the loop thread, once the call has ended and its stream has closed.

@@ -238,9 +238,12 @@ class CompareWidget(anywidget.AnyWidget):
 
     def _on_chunk(self, col: _Column, chunk: Chunk) -> None:
         # On the background loop thread.
+        if chunk.event in ("restart", "fallback"):  # not expected (one vessel per column), but never mix
+            col.live.reset()
         if chunk.done or chunk.event:
             return
-        col.live.feed(chunk.content, chunk.thinking, first=time.perf_counter() - self._t0)
+        first = time.perf_counter() - self._t0 if chunk.content else None  # the first answer token
+        col.live.feed(chunk.content, chunk.thinking, first=first)
 
     def _finish(self, col: _Column, reply: Reply | None, exc: BaseException | None) -> None:
         with WIRE_LOCK:
