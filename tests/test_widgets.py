@@ -671,7 +671,7 @@ def test_reasoning_then_failure_clears_the_reasoning_shown_before_the_fallback()
     )
     panel = ChatPanel(o)
     wire = Wire(panel)
-    reply = panel.send("why?").result(10)
+    reply = panel.ask("why?").result(10)
     assert reply.vessel == "cloud"
     kinds = [(m["t"], m.get("thinking", "")) for m in wire.custom() if m.get("t") in ("delta", "reset")]
     shown = next(i for i, (t, th) in enumerate(kinds) if th)
