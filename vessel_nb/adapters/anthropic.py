@@ -6,14 +6,13 @@ The stream is complete only at ``event: message_stop``; ``event: error`` can arr
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from ..types import Delta, Usage
+from ..types import Delta
 from ..wire import aiter_sse
-from . import translate
-from .base import BaseAdapter
+from . import shape, translate
+from .base import BaseAdapter, usage
 
 API_VERSION = "2023-06-01"
 
@@ -77,32 +76,36 @@ class ClaudeAdapter(BaseAdapter):
         async for sse in aiter_sse(lines):
             if sse.raw:
                 raise translate.stream_error(self, f"unexpected data in the stream: {self.excerpt(sse.data)}")
-            try:
-                data = json.loads(sse.data) if sse.data else {}
-            except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
-            kind = sse.event if sse.event != "message" else data.get("type", "")
-            if kind == "error":
-                raise translate.from_event(self, data)
-            if kind == "message_start":
-                message = data.get("message") or {}
-                tokens_in = (message.get("usage") or {}).get("input_tokens")
-                yield Delta(model=message.get("model"))
-            elif kind == "content_block_delta":
-                delta = data.get("delta") or {}
-                if delta.get("type") == "text_delta":
-                    yield Delta(text=delta.get("text", ""))
-                elif delta.get("type") == "thinking_delta":
-                    yield Delta(thinking=delta.get("thinking", ""))
-            elif kind == "message_delta":
-                u = data.get("usage") or {}
-                yield Delta(
-                    usage=Usage(u.get("input_tokens", tokens_in), u.get("output_tokens")),
-                    stop_reason=(data.get("delta") or {}).get("stop_reason"),
-                )
-            elif kind == "message_stop":
-                yield Delta(done=True)
-            # ping, content_block_start/stop and event types added later: nothing to do
+            data = shape.load(self, sse.data) if sse.data else {}
+            with shape.reading(self, sse.data):
+                data = shape.obj(data, "the event")
+                kind = sse.event if sse.event != "message" else shape.text(data.get("type"), "type")
+                out: Delta | None = None
+                if kind == "error":
+                    raise translate.from_event(self, data)
+                if kind == "message_start":
+                    message = shape.obj(data.get("message"), "message")
+                    tokens_in = shape.obj(message.get("usage"), "message.usage").get("input_tokens")
+                    out = Delta(model=shape.opt_text(message.get("model"), "message.model"))
+                elif kind == "content_block_delta":
+                    delta = shape.obj(data.get("delta"), "delta")
+                    if delta.get("type") == "text_delta":
+                        out = Delta(text=shape.text(delta.get("text"), "delta.text"))
+                    elif delta.get("type") == "thinking_delta":
+                        out = Delta(thinking=shape.text(delta.get("thinking"), "delta.thinking"))
+                elif kind == "message_delta":
+                    u = shape.obj(data.get("usage"), "usage")
+                    out = Delta(
+                        usage=usage(u.get("input_tokens", tokens_in), u.get("output_tokens")),
+                        stop_reason=shape.opt_text(
+                            shape.obj(data.get("delta"), "delta").get("stop_reason"), "stop_reason"
+                        ),
+                    )
+                elif kind == "message_stop":
+                    out = Delta(done=True)
+                # ping, content_block_start/stop and event types added later: nothing to do
+            if out is not None:
+                yield out
 
     def probe_request(self):
         return "GET", f"/v1/models/{self.model}", self._headers()

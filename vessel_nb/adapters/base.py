@@ -36,6 +36,8 @@ class BaseAdapter:
     #: default capabilities; Ollama asks its server instead
     default_vision: ClassVar[bool] = True
     default_thinking: ClassVar[bool] = False
+    #: most streams open at once to this vessel (per event loop); more calls wait their turn
+    max_connections: ClassVar[int] = 20
 
     def __init__(
         self,

@@ -7,15 +7,14 @@ Events end in CRLF CRLF; the stream has no ``[DONE]``: it is complete when an ev
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import quote
 
-from ..types import Delta, Usage
+from ..types import Delta
 from ..wire import aiter_sse
-from . import translate
-from .base import BaseAdapter
+from . import shape, translate
+from .base import BaseAdapter, usage
 
 
 class GeminiAdapter(BaseAdapter):
@@ -71,37 +70,36 @@ class GeminiAdapter(BaseAdapter):
 
     async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
         async for sse in aiter_sse(lines):
-            try:
-                data = json.loads(sse.data)
-            except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
-            if isinstance(data, list) and len(data) == 1:
-                data = data[0]
-            if not isinstance(data, dict):
-                raise translate.stream_error(self, f"unexpected event data: {self.excerpt(sse.data)}")
-            if data.get("error"):
-                raise translate.from_event(self, data)
-            candidates = data.get("candidates") or []
-            if not candidates and (data.get("promptFeedback") or {}).get("blockReason"):
-                reason = data["promptFeedback"]["blockReason"]
-                raise translate.stream_error(self, f"the prompt was blocked ({reason})")
-            cand = candidates[0] if candidates else {}
-            text = thinking = ""
-            for part in (cand.get("content") or {}).get("parts") or []:
-                if part.get("thought"):
-                    thinking += part.get("text", "")
-                else:
-                    text += part.get("text", "")
-            u = data.get("usageMetadata") or {}
-            finish = cand.get("finishReason")
-            yield Delta(
-                text=text,
-                thinking=thinking,
-                done=bool(finish),
-                stop_reason=finish,
-                usage=Usage(u.get("promptTokenCount"), u.get("candidatesTokenCount")) if u else None,
-                model=data.get("modelVersion"),
-            )
+            data = shape.load(self, sse.data)
+            with shape.reading(self, sse.data):
+                if isinstance(data, list) and len(data) == 1:
+                    data = data[0]
+                data = shape.obj(data, "the event")
+                if data.get("error"):
+                    raise translate.from_event(self, data)
+                candidates = shape.items(data.get("candidates"), "candidates")
+                feedback = shape.obj(data.get("promptFeedback"), "promptFeedback")
+                if not candidates and feedback.get("blockReason"):
+                    raise translate.stream_error(self, f"the prompt was blocked ({feedback['blockReason']})")
+                cand = shape.first(candidates, "candidates")
+                text = thinking = ""
+                for part in shape.items(shape.obj(cand.get("content"), "content").get("parts"), "parts"):
+                    part = shape.obj(part, "a part")
+                    if part.get("thought"):
+                        thinking += shape.text(part.get("text"), "part.text")
+                    else:
+                        text += shape.text(part.get("text"), "part.text")
+                u = shape.obj(data.get("usageMetadata"), "usageMetadata")
+                finish = shape.opt_text(cand.get("finishReason"), "finishReason")
+                out = Delta(
+                    text=text,
+                    thinking=thinking,
+                    done=bool(finish),
+                    stop_reason=finish,
+                    usage=usage(u.get("promptTokenCount"), u.get("candidatesTokenCount")) if u else None,
+                    model=shape.opt_text(data.get("modelVersion"), "modelVersion"),
+                )
+            yield out
 
     def probe_request(self):
         return "GET", f"/v1beta/models/{quote(self.model, safe='')}", self._headers()

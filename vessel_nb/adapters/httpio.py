@@ -30,8 +30,12 @@ _MAX_ERROR_BODY = 64 * 1024
 # After the end-of-stream marker, how long to wait for the body to end (see _drain).
 _DRAIN_SECONDS = 2.0
 
-LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60)
-"""connection pool limits of every adapter's client"""
+# Longest stretch the stream loop runs without giving the event loop a turn (see _yielding).
+_TURN_SECONDS = 0.05
+
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=10, keepalive_expiry=60)
+"""connection pool limits of every adapter's client: streams are limited by ``ClientPool.slot``
+instead, so a health probe never queues behind them"""
 
 
 class ClientPool:
@@ -45,6 +49,22 @@ class ClientPool:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def slot(self, size: int) -> asyncio.Semaphore:
+        """This loop's stream slots: at most ``size`` streams at once, the others wait their turn.
+
+        Waiting for a free connection is the caller's load, not the vessel's health: a stream
+        takes its slot before its clock starts, so the wait neither fails the call nor marks
+        the vessel down (httpx's own pool timeout counted it against the connect limit).
+        """
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            slot = self._slots[loop] = asyncio.Semaphore(size)
+        return slot
 
     def get(
         self,
@@ -60,9 +80,7 @@ class ClientPool:
             t = timeouts
             client = httpx.AsyncClient(
                 transport=make_transport(),
-                # pool=None: a call queued behind busy connections (hundreds at once) is still
-                # bounded by its first-token and total limits, not failed after `connect` seconds
-                timeout=httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=None),
+                timeout=http_timeout(t),
                 limits=LIMITS,
                 trust_env=trust_env,
                 follow_redirects=False,
@@ -84,11 +102,15 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
     when the body ends without the provider's end-of-stream marker.
     """
     method, path, body, headers = adapter.build_request(messages, list(opts.images), opts)
-    clock = AttemptClock(asyncio.get_running_loop(), opts.timeouts or adapter.timeouts, adapter.liveness_every)
+    t = opts.timeouts or adapter.timeouts
+    loop = asyncio.get_running_loop()
     client = adapter._client()
-    request = client.build_request(method, adapter.base_url + path, json=body, headers=headers)
+    request = client.build_request(method, adapter.base_url + path, json=body, headers=headers, timeout=http_timeout(t))
     response: httpx.Response | None = None
     deltas: AsyncIterator[Delta] | None = None
+    slot = adapter._pool.slot(adapter.max_connections)
+    await slot.acquire()  # before the clock starts: queueing is not the vessel's time
+    clock = AttemptClock(loop, t, adapter.liveness_every)
     watchdog = asyncio.ensure_future(_watch(adapter, clock)) if clock.liveness else None
     try:
         try:
@@ -102,9 +124,9 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         except TimeoutError:
             raise clock.timeout_error(adapter) from None
         except httpx.HTTPError as exc:
-            raise translate.from_transport(adapter, exc) from None
+            raise translate.from_transport(adapter, exc, connect=t.connect) from None
         # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
-        deltas = adapter.parse(aiter_lines(response.aiter_bytes()))
+        deltas = adapter.parse(aiter_lines(_yielding(response.aiter_bytes(), loop)))
         saw_done = False
         clock.scope = None
         while not saw_done:
@@ -144,6 +166,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
             await deltas.aclose()
         if response is not None:
             await response.aclose()
+        slot.release()
 
 
 async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
@@ -204,6 +227,27 @@ async def _drain(deltas: AsyncIterator[Delta]) -> None:
                 pass
     except (TimeoutError, httpx.HTTPError, E.VesselError):
         pass  # the answer is complete; this connection just won't be reused
+
+
+def http_timeout(t: Timeouts) -> httpx.Timeout:
+    """httpx's limits for an attempt: only connect and write; the attempt clock owns first
+    token, idle gap and total, and pool=None because streams queue in ``ClientPool.slot``."""
+    return httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=None)
+
+
+async def _yielding(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> AsyncIterator[bytes]:
+    """Pass the body on, giving the event loop a turn at least every 50 ms.
+
+    The time limits are timers of the event loop: a transport that hands over data without
+    ever suspending (a buffered proxy, an in-memory transport) would starve them, and with
+    them every other call of the notebook. One turn per 50 ms costs nothing measurable.
+    """
+    turn = loop.time() + _TURN_SECONDS
+    async for chunk in chunks:
+        yield chunk
+        if loop.time() >= turn:
+            await asyncio.sleep(0)
+            turn = loop.time() + _TURN_SECONDS
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

@@ -6,7 +6,6 @@ The stream is complete only when an object with ``"done": true`` arrives.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -15,7 +14,7 @@ import httpx
 from .. import address, checks
 from .. import errors as E
 from ..types import Delta, Timeouts
-from . import translate
+from . import shape, translate
 from .base import BaseAdapter, usage
 
 
@@ -96,25 +95,26 @@ class OllamaAdapter(BaseAdapter):
         async for line in lines:
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                raise translate.stream_error(self, f"malformed line in the stream: {self.excerpt(line)}") from None
-            if not isinstance(obj, dict):
-                raise translate.stream_error(self, f"unexpected line in the stream: {self.excerpt(line)}")
-            if obj.get("error"):
-                raise translate.stream_error(self, f"error during the answer: {obj['error']}")
-            msg = obj.get("message") or {}
-            done = bool(obj.get("done"))
-            yield Delta(
-                # /api/generate puts the text in "response"; accept both framings
-                text=msg.get("content") or obj.get("response") or "",
-                thinking=msg.get("thinking") or "",
-                done=done,
-                stop_reason=obj.get("done_reason"),
-                usage=usage(obj.get("prompt_eval_count"), obj.get("eval_count")) if done else None,
-                model=obj.get("model"),
-            )
+            obj = shape.load(self, line, "line in the stream")
+            with shape.reading(self, line):
+                obj = shape.obj(obj, "the line")
+                if obj.get("error"):
+                    raise translate.stream_error(self, f"error during the answer: {translate.error_message(obj)}")
+                msg = shape.obj(obj.get("message"), "message")
+                done = bool(obj.get("done"))
+                delta = Delta(
+                    # /api/generate puts the text in "response" and reasoning in a top-level
+                    # "thinking" (as some proxies and older servers stream): read both framings
+                    text=shape.text(msg.get("content"), "message.content")
+                    or shape.text(obj.get("response"), "response"),
+                    thinking=shape.text(msg.get("thinking"), "message.thinking")
+                    or shape.text(obj.get("thinking"), "thinking"),
+                    done=done,
+                    stop_reason=shape.opt_text(obj.get("done_reason"), "done_reason"),
+                    usage=usage(obj.get("prompt_eval_count"), obj.get("eval_count")) if done else None,
+                    model=shape.opt_text(obj.get("model"), "model"),
+                )
+            yield delta
 
     def probe_request(self):
         return "GET", "/api/tags", self._headers()

@@ -17,18 +17,17 @@ arrived, so the person sees an answer instead of an error.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from ..types import CallOptions, Delta, Message, Usage
+from ..types import CallOptions, Delta, Message
 from ..wire import aiter_sse
 from . import openai_responses as responses
-from . import translate
-from .base import BaseAdapter
+from . import shape, translate
+from .base import BaseAdapter, usage
 
 APIS = ("auto", "chat", "responses")
 """what ``OpenAIAdapter(api=...)`` accepts"""
@@ -171,23 +170,23 @@ class OpenAIAdapter(BaseAdapter):
             if sse.data.startswith("[DONE]"):
                 yield Delta(done=True)
                 continue  # the caller stops here; what follows is only read to end the body
-            try:
-                data = json.loads(sse.data)
-            except ValueError:
-                raise translate.stream_error(self, f"malformed event data: {self.excerpt(sse.data)}") from None
-            if isinstance(data, dict) and data.get("error"):
-                raise translate.from_event(self, data)
-            choices = data.get("choices") or []
-            u = data.get("usage")
-            choice = choices[0] if choices else {}
-            delta = choice.get("delta") or {}
-            yield Delta(
-                text=delta.get("content") or "",
-                thinking=delta.get("reasoning") or delta.get("reasoning_content") or "",
-                stop_reason=choice.get("finish_reason"),
-                usage=Usage(u.get("prompt_tokens"), u.get("completion_tokens")) if isinstance(u, dict) else None,
-                model=data.get("model") or None,
-            )
+            data = shape.load(self, sse.data)
+            with shape.reading(self, sse.data):
+                if isinstance(data, dict) and data.get("error"):
+                    raise translate.from_event(self, data)
+                data = shape.obj(data, "the event")
+                choice = shape.first(data.get("choices"), "choices")
+                delta = shape.obj(choice.get("delta"), "choices[0].delta")
+                u = shape.obj(data.get("usage"), "usage")
+                out = Delta(
+                    text=shape.text(delta.get("content"), "delta.content"),
+                    thinking=shape.text(delta.get("reasoning"), "delta.reasoning")
+                    or shape.text(delta.get("reasoning_content"), "delta.reasoning_content"),
+                    stop_reason=shape.opt_text(choice.get("finish_reason"), "finish_reason"),
+                    usage=usage(u.get("prompt_tokens"), u.get("completion_tokens")) if u else None,
+                    model=shape.opt_text(data.get("model"), "model"),
+                )
+            yield out
 
     def probe_request(self):
         return "GET", f"/models/{self.model}", self._headers()

@@ -18,13 +18,12 @@ short, not an error), ``response.failed`` and ``error`` (classified like HTTP er
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..types import Delta, Usage
 from ..wire import aiter_sse
-from . import translate
+from . import shape, translate
 
 if TYPE_CHECKING:
     from ..images import Image
@@ -110,10 +109,7 @@ async def parse(adapter: BaseAdapter, lines: AsyncIterator[str]) -> AsyncIterato
             raise translate.from_event(adapter, sse.data)
         if sse.data.startswith("[DONE]"):
             continue
-        try:
-            data = json.loads(sse.data)
-        except ValueError:
-            raise translate.stream_error(adapter, f"malformed event data: {adapter.excerpt(sse.data)}") from None
+        data = shape.load(adapter, sse.data)
         if not isinstance(data, dict):
             raise translate.stream_error(adapter, f"unexpected event data: {adapter.excerpt(sse.data)}")
         kind = data.get("type") or sse.event

@@ -30,7 +30,7 @@ def error_message(body: bytes | str | Any) -> str:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply to read counts as unreadable
             return " ".join(text.split())[:300]
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
@@ -41,13 +41,16 @@ def error_message(body: bytes | str | Any) -> str:
         if isinstance(err, dict):
             msg = err.get("message") or err.get("type") or err.get("status") or ""
             return str(msg).strip()
-    return str(data)[:300]
+    try:
+        return str(data)[:300]
+    except RecursionError:
+        return "(an error body nested too deeply to show)"
 
 
 def _error_fields(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
@@ -121,7 +124,7 @@ def _fields_of(body: Any) -> dict[str, Any]:
     if isinstance(body, (bytes, str)):
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {}
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
@@ -227,7 +230,7 @@ def _scrubbed(adapter: BaseAdapter, body: Any) -> Any:
         return adapter.redact(body)
     try:
         return json.loads(adapter.redact(json.dumps(body, ensure_ascii=False)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return adapter.redact(str(body))
 
 
@@ -255,11 +258,12 @@ def from_event(adapter: BaseAdapter, body: Any) -> E.VesselError:
     return _classify(adapter, status, msg, fields, kw, in_stream=True)
 
 
-def from_transport(adapter: BaseAdapter, exc: BaseException) -> E.VesselError:
-    """Translate an httpx/OS failure to reach the vessel."""
+def from_transport(adapter: BaseAdapter, exc: BaseException, *, connect: float | None = None) -> E.VesselError:
+    """Translate an httpx/OS failure to reach the vessel (``connect``: the call's connect limit)."""
     where = adapter.host_label
     if isinstance(exc, httpx.ConnectTimeout):
-        return E.VesselTimeout(f"no connection to {where} within {adapter.timeouts.connect:g}s", vessel=adapter.name)
+        limit = connect if connect is not None else adapter.timeouts.connect
+        return E.VesselTimeout(f"no connection to {where} within {limit:g}s", vessel=adapter.name)
     if isinstance(exc, httpx.TimeoutException):
         return E.VesselTimeout(f"{where} timed out ({type(exc).__name__})", vessel=adapter.name)
     if isinstance(exc, httpx.ConnectError):
