@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 from urllib.parse import quote
+
+from .loopback import LoopbackServer
 
 FILLER = "lorem ipsum dolor sit amet " * 12
 
@@ -42,39 +43,15 @@ def _answer(mode: str, key: str) -> tuple[int, dict[str, str], bytes]:
     raise ValueError(mode)
 
 
-class EchoServer:
+class EchoServer(LoopbackServer):
     """Answers every request according to ``mode``, echoing the key it was sent."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.mode = "status_json"
         self.requests = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="echo-server", daemon=True)
-        self.port = 0
 
-    def start(self) -> EchoServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the echo server did not start")
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-            self._loop.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")[1:]

@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 import vessel_nb as vnb
 from vessel_nb import ClaudeAdapter, GeminiAdapter, OpenAIAdapter, session
-from vessel_nb.magic import load_ipython_extension, unload_ipython_extension
 
 from ..netguard import guarded
 from .echo import MODES, EchoServer
+from .loopback import ask_shell
 
 KEYS = {name: f"cnry{uuid.uuid4().hex}{uuid.uuid4().hex[:6]}" for name in ("claude", "openai", "gemini")}
 FRAGMENT = 8
@@ -45,10 +44,7 @@ def echo():
 
 @pytest.fixture(scope="module")
 def shell():
-    ip = InteractiveShell.instance()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)
+    yield from ask_shell()
 
 
 @pytest.fixture(autouse=True)

@@ -21,12 +21,12 @@ from IPython.utils.capture import capture_output
 
 import vessel_nb as vnb
 from vessel_nb import OllamaAdapter, Timeouts, session
-from vessel_nb.magic import load_ipython_extension, unload_ipython_extension
 from vessel_nb.practice import PracticeFleet
 from vessel_nb.practice.faults import FAULT_KINDS
 from vessel_nb.practice.fleet import MODELS
 
 from ..netguard import guarded
+from .loopback import ask_shell
 from .traps import cloud_adapters, start_traps
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -57,9 +57,12 @@ POLICIES = ("raise", "restart")
 CASES = [(p, f) for p in POLICIES for f in FAULTS if p == "raise" or f not in ("hang_headers", "slow_first_token")]
 # Short limits only where a fault hangs (so those cases end quickly); generous ones elsewhere,
 # so that a loaded machine cannot turn another fault into a timeout.
-HANGS = ("hang_headers", "hang_mid_stream", "slow_first_token")
-SHORT = Timeouts(connect=2.0, first_token=0.5, idle=0.5, total=5.0)
 LONG = Timeouts(connect=5.0, first_token=10.0, idle=10.0, total=30.0)
+LIMITS = {
+    "hang_headers": LONG.replace(first_token=0.5),
+    "slow_first_token": LONG.replace(first_token=0.5),
+    "hang_mid_stream": LONG.replace(idle=0.5),
+}
 PRIVATE = {"private": True}
 
 
@@ -83,10 +86,7 @@ def traps(fleet):
 
 @pytest.fixture(scope="module")
 def shell():
-    ip = InteractiveShell.instance()
-    load_ipython_extension(ip)
-    yield ip
-    unload_ipython_extension(ip)
+    yield from ask_shell()
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,7 @@ def world(request, fleet, traps, shell):
     for trap in traps.values():
         trap.reset()
     vessels = {"ollama": OllamaAdapter(model=MODELS["ollama"], base_url=srv.base_url), **cloud_adapters(fleet, traps)}
-    orch = vnb.AIOrchestrator(vessels, log_path=False, timeouts=SHORT if fault in HANGS else LONG, on_interrupt=policy)
+    orch = vnb.AIOrchestrator(vessels, log_path=False, timeouts=LIMITS.get(fault, LONG), on_interrupt=policy)
     session.use(orch)
     w = World(orch, fleet, traps, shell, fault=fault)
     yield w

@@ -15,19 +15,18 @@ import threading
 from vessel_nb import ClaudeAdapter, GeminiAdapter, OpenAIAdapter
 from vessel_nb.practice.fleet import MODELS, practice_key
 
+from .loopback import LoopbackServer
 
-class ByteTrap:
+
+class ByteTrap(LoopbackServer):
     """A counting TCP proxy in its own thread."""
 
     def __init__(self, upstream_port: int) -> None:
+        super().__init__()
         self.upstream_port = upstream_port
         self._received = bytearray()
         self.connections = 0
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="byte-trap", daemon=True)
-        self.port = 0
 
     @property
     def received(self) -> bytes:
@@ -40,31 +39,7 @@ class ByteTrap:
             self._received.clear()
             self.connections = 0
 
-    def start(self) -> ByteTrap:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the byte trap did not start")
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-            for task in asyncio.all_tasks(self._loop):
-                task.cancel()
-            self._loop.run_until_complete(asyncio.sleep(0))
-            self._loop.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self._lock:
             self.connections += 1
         try:
