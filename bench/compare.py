@@ -45,6 +45,7 @@ def server(port: int = 0, word: str = "word") -> Iterator[dict[str, Any]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 def free_port() -> int:
