@@ -309,9 +309,10 @@ async def concurrency(base: str, sizes: list[int], count: int) -> dict[str, Any]
     """N concurrent 20-token streamed calls; wall time until all have ended (same pool size)."""
     orch = peers.orchestrator(base)
     made: dict[str, Any] = {
+        "raw httpx (openai)": peers.Raw(base, "openai"),
+        "vessel_nb stream (openai)": peers.VesselStream(orch, "openai"),
         "raw httpx (ollama)": peers.Raw(base, "ollama"),
         "vessel_nb stream (ollama)": peers.VesselStream(orch, "ollama"),
-        "vessel_nb aask (ollama)": _AAsk(orch),
     }
     sdk, why = peers.available(lambda: peers.OpenAISDK(base))
     if sdk is not None:
@@ -321,18 +322,19 @@ async def concurrency(base: str, sizes: list[int], count: int) -> dict[str, Any]
         for size in sizes:
             reps = count if size <= 500 else 1
             walls: dict[str, list[float]] = {k: [] for k in made}
-            for peer in made.values():
-                await _burst(peer, min(size, 50))  # warm the pool
             failed: dict[str, str] = {}
-            for r in range(reps):
+            for r in range(-1, reps):  # round -1 warms the pools and is not counted
                 names = list(made)
                 for name in names[r % len(names) :] + names[: r % len(names)]:
                     if name in failed:
                         continue
                     try:
-                        walls[name].append(await _burst(made[name], size))
+                        took = await _burst(made[name], min(size, 50) if r < 0 else size)
                     except Exception as exc:  # noqa: BLE001 — reported in the table, the run goes on
                         failed[name] = f"failed: {type(exc).__name__}: {str(exc)[:160]}"
+                    else:
+                        if r >= 0:
+                            walls[name].append(took)
             out[str(size)] = {
                 k: stats(v) if v else {"median": None, "note": failed.get(k, "")} for k, v in walls.items()
             }
@@ -341,18 +343,6 @@ async def concurrency(base: str, sizes: list[int], count: int) -> dict[str, Any]
             await peer.close()
         orch.close()
     return out
-
-
-class _AAsk:
-    def __init__(self, orch: Any) -> None:
-        self.orch = orch
-
-    async def call(self, n: int) -> tuple[None, int]:
-        reply = await self.orch.aask(f"n={n}", vessel="ollama")
-        return None, len(reply.text)
-
-    async def close(self) -> None:
-        pass
 
 
 def memory(base: str, calls: int = 500) -> dict[str, Any]:
