@@ -100,3 +100,27 @@ def test_a_total_limit_reached_between_waits_ends_the_next_wait():
                     await asyncio.sleep(0.06)  # a slow consumer: the total passes while no wait runs
 
     asyncio.run(run())
+
+
+def test_calls_queued_behind_a_full_pool_are_not_called_dead(practice):
+    """The liveness probe uses a connection of its own: through the shared pool (20
+    connections) it would wait behind the busy calls, time out, and end the queued ones."""
+    from vessel_nb import AIOrchestrator
+
+    practice["ollama"].set_fault("slow_first_token", delay=1.5)  # every pooled connection stays busy
+    adapter = OllamaAdapter(
+        model="llama3.2",
+        base_url=practice["ollama"].base_url,
+        timeouts=Timeouts(connect=5, first_token=60, idle=10, total=120),
+    )
+    adapter.liveness_every = 0.5
+    orch = AIOrchestrator({"ollama": adapter}, log_path=False)
+
+    async def many():
+        return await asyncio.gather(*(orch.aask(f"hi {i}") for i in range(30)), return_exceptions=True)
+
+    try:
+        replies = asyncio.run(many())
+    finally:
+        orch.close()
+    assert [type(r).__name__ for r in replies if isinstance(r, BaseException)] == []

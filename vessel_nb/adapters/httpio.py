@@ -181,11 +181,27 @@ async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
         method, path, headers = adapter.probe_request()
         try:
             async with asyncio.timeout(min(clock.liveness, 3.0)):
-                await adapter._client().request(method, adapter.base_url + path, headers=headers)
+                await _probe_once(adapter, method, adapter.base_url + path, headers)
         except (TimeoutError, httpx.HTTPError):
             if not clock.got_text:
                 clock.dead()
             return
+
+
+async def _probe_once(adapter: BaseAdapter, method: str, url: str, headers: dict) -> None:
+    """The liveness probe on a connection of its own: through the shared pool it would queue
+    behind the very calls it checks (hundreds at once), time out, and call a busy server dead."""
+    if adapter._transport is not None:  # the caller's own transport (tests): not ours to close
+        await adapter._client().request(method, url, headers=headers)
+        return
+    t = adapter.timeouts
+    async with httpx.AsyncClient(
+        transport=adapter._make_transport(),
+        timeout=httpx.Timeout(t.connect),
+        trust_env=not (adapter.local or adapter.is_loopback),
+        follow_redirects=False,
+    ) as client:
+        await client.request(method, url, headers=headers)
 
 
 async def probe(adapter: BaseAdapter, timeout: float) -> Health:
