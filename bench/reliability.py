@@ -247,7 +247,12 @@ def many_calls(tmp: Path) -> dict:
                     await asyncio.sleep(0.05)
 
             flapper = asyncio.create_task(flap())
-            jobs = [orch.aask(f"caller-{i}- {kinds[i % 5]}", **args[kinds[i % 5]]) for i in range(500)]
+
+            async def one(i):
+                await asyncio.sleep(i * 0.003)  # arrivals spread over 1.5 s: calls meet the vessel up and down
+                return await orch.aask(f"caller-{i}- {kinds[i % 5]}", **args[kinds[i % 5]])
+
+            jobs = [one(i) for i in range(500)]
             try:
                 return await asyncio.gather(*jobs, return_exceptions=True)
             finally:
@@ -276,6 +281,7 @@ def many_calls(tmp: Path) -> dict:
             "s": took,
             "answered": 500 - len(failed),
             "failed": {type(r).__name__: sum(type(x) is type(r) for x in failed) for r in failed},
+            "why": sorted({f"{type(r).__name__}: {str(r).splitlines()[-1].strip()[:120]}" for r in failed})[:6],
             "wrong_caller": wrong,
             "attempts": attempts,
             "rows": rows,
@@ -330,7 +336,8 @@ def main() -> None:
             "## 500 mixed calls at once (private, routed, explicit, vision, thinking), Ollama flapping",
             "",
             f"- {m['answered']} answered, failed: {m['failed'] or 'none'} (a private call may fail while "
-            "its one local vessel is down; it is never sent elsewhere)",
+            "its one local vessel is down or cooling down; it is never sent elsewhere)",
+            *[f"  - e.g. {why}" for why in m["why"]],
             f"- answers given to the wrong caller: {m['wrong_caller']}",
             f"- attempts {m['attempts']}, rows in the file {m['rows']}",
             f"- threads left after close: {m['threads_left']}, file descriptors left: {m['fds_left']}",
