@@ -230,6 +230,9 @@ def test_answers_carry_safe_html_streamed_and_final(fake, orch):
     assert "application/vnd.jupyter.widget-view+json" in data
     assert "<h1>Title</h1>" in data["text/html"] and "be hostile" in data["text/html"]
     assert "<script" not in data["text/html"] and "be hostile" in data["text/plain"]
+    # the same, with the model id, in the trait the views copy into the notebook at each save
+    assert panel._fallback["model_id"] == panel.model_id
+    assert panel._fallback["text/html"] == data["text/html"]
 
 
 def test_snapshot_for_a_late_view_carries_the_rendered_blocks(fake, orch):

@@ -109,6 +109,9 @@ class ChatPanel(anywidget.AnyWidget):
     """the latest rows of the call log, compact"""
     health_interval = t.Float(3.0).tag(sync=True)
     """seconds between health refreshes while visible"""
+    _fallback = t.Dict().tag(sync=True)
+    """the conversation as text/html and text/plain, with this widget's model_id: at each save,
+    JupyterLab and Notebook 7 views copy it beside the widget view in the notebook file"""
 
     flush_interval: float = 0.05
     """seconds over which streamed text is gathered into one message"""
@@ -140,6 +143,8 @@ class ChatPanel(anywidget.AnyWidget):
         )
         self.on_msg(self._on_view_msg)
         self._status.refresh(probe=False)
+        self._refresh_fallback()
+        self.observe(self._refresh_fallback, names=["transcript", "title"])
 
     # --- public -----------------------------------------------------------------------------
     @property
@@ -331,6 +336,9 @@ class ChatPanel(anywidget.AnyWidget):
         # widgets (GitHub, nbviewer, a notebook reopened without saved widget state).
         data, meta = super()._repr_mimebundle_(**kwargs)
         return {**data, **chat_fallback(self.title, self.transcript)}, meta
+
+    def _refresh_fallback(self, _change: Any = None) -> None:
+        self._fallback = {"model_id": self.model_id, **chat_fallback(self.title, self.transcript)}
 
     # --- messages from the views --------------------------------------------------------
     def _post(self, msg: dict[str, Any]) -> None:

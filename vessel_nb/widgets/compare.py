@@ -92,6 +92,9 @@ class CompareWidget(anywidget.AnyWidget):
     """the vessel that finished first by a margin worth a badge (see :func:`fastest_vessel`), or ''"""
     notice = t.Unicode("").tag(sync=True)
     """a message for the person (e.g. why a run from the widget could not start)"""
+    _fallback = t.Dict().tag(sync=True)
+    """the last run as text/html and text/plain, with this widget's model_id (copied beside the
+    widget view in the notebook file at each save, see ChatPanel)"""
 
     flush_interval: float = 0.05
     """seconds over which streamed text is gathered into one message"""
@@ -117,6 +120,8 @@ class CompareWidget(anywidget.AnyWidget):
         info = {row["name"]: row for row in vessel_rows(self._orch)}
         super().__init__(title=title, vessels=names, info=[info[n] for n in names], **kwargs)
         self.on_msg(self._on_view_msg)
+        self._refresh_fallback()
+        self.observe(self._refresh_fallback, names=["columns", "prompt", "title"])
 
     @property
     def orch(self) -> Any:
@@ -271,6 +276,10 @@ class CompareWidget(anywidget.AnyWidget):
         # Beside the widget view: the last run as HTML and text, for a viewer without widgets.
         data, meta = super()._repr_mimebundle_(**kwargs)
         return {**data, **compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)}, meta
+
+    def _refresh_fallback(self, _change: Any = None) -> None:
+        fallback = compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)
+        self._fallback = {"model_id": self.model_id, **fallback}
 
     def _post(self, msg: dict[str, Any]) -> None:
         ipywidgets.Widget.send(self, msg)

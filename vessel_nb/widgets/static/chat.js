@@ -415,6 +415,7 @@ export default () => {
     initialize({ model }) {
       store = createLiveStore(model, "id");
       store.sync(); // a model made while an answer streams (a reload) asks for the text so far
+      return keepFallbackSaved(model);
     },
     render({ model, el }) {
       store = store || createLiveStore(model, "id");

@@ -278,6 +278,7 @@ export default () => {
     initialize({ model }) {
       store = createLiveStore(model, "col");
       store.sync();
+      return keepFallbackSaved(model);
     },
     render({ model, el }) {
       store = store || createLiveStore(model, "col");

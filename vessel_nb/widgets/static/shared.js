@@ -251,3 +251,32 @@ function decorateCode(root, tools) {
 function codeTools(model, el) {
   return { canInsert: () => !!notebookModel(model), insert: (code) => insertCellBelow(model, el, code) };
 }
+
+// --- the static fallback, kept current in the saved notebook ------------------------------
+// Beside the widget view, the display data holds the conversation as text/html and
+// text/plain for viewers without widgets (GitHub, nbviewer). The kernel wrote it when the
+// panel was displayed; at each save JupyterLab and Notebook 7 (whose document context the
+// widget manager holds) get the current one from the `_fallback` trait, the way the widget
+// manager itself writes widget state into the notebook at save. Elsewhere: nothing to do.
+function keepFallbackSaved(model) {
+  let ctx = null;
+  try { ctx = model.widget_manager && model.widget_manager.context; } catch (err) { ctx = null; }
+  if (!ctx || !ctx.saveState || !ctx.model || !ctx.model.sharedModel) return () => {};
+  const onSave = (_sender, state) => {
+    if (state !== "started") return;
+    const fb = model.get("_fallback") || {};
+    if (!fb.model_id || !fb["text/html"]) return;
+    for (const cell of ctx.model.sharedModel.cells) {
+      if (cell.cell_type !== "code" || typeof cell.getOutputs !== "function") continue;
+      cell.getOutputs().forEach((out, i) => {
+        const data = out.data || {};
+        const view = data["application/vnd.jupyter.widget-view+json"];
+        if (!view || view.model_id !== fb.model_id || data["text/html"] === fb["text/html"]) return;
+        const fresh = { ...data, "text/html": fb["text/html"], "text/plain": fb["text/plain"] };
+        cell.updateOutputs(i, i + 1, [{ ...out, data: fresh }]);
+      });
+    }
+  };
+  ctx.saveState.connect(onSave);
+  return () => ctx.saveState.disconnect(onSave);
+}
