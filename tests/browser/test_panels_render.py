@@ -223,6 +223,11 @@ def test_lab_markdown_safety_copy_insert_scroll_themes_and_reopening(browser, la
         views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
         cmp.scroll_into_view_if_needed()
         cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
+        # back to light: the theme is a setting of the server, which later tests share
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+        page.get_by_role("menuitem", name="JupyterLab Light", exact=True).click()
+        page.locator('body[data-jp-theme-light="true"]').wait_for(state="attached")
 
         # save; the widget state is in the file, without a key; stop the kernel and reopen
         page.keyboard.press("Control+s")

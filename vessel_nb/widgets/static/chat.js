@@ -231,7 +231,7 @@ function renderTranscript(v) {
   v.ui.transcript.replaceChildren(...(all.length
     ? all.map((e) => entryNode(v, e, e.status === "streaming" ? v.store.texts.get(e.id) : null))
     : [v.ui.empty]));
-  followNewest(v);
+  v.scroll.update();
 }
 
 function onStoreEvent(v, ev) {
@@ -255,7 +255,7 @@ function onStoreEvent(v, ev) {
     if (pend) badgeEl.replaceWith(badge(pend, live));
     node.querySelector(".vnb-badge").dataset.first = "1";
   }
-  followNewest(v);
+  v.scroll.update();
 }
 
 function tickTimers(v) {
@@ -263,40 +263,6 @@ function tickTimers(v) {
     const t0 = v.seen.get(chipEl.dataset.id);
     if (t0 != null) chipEl.textContent = `streaming… ${((performance.now() - t0) / 1000).toFixed(1)} s`;
   }
-}
-
-// --- following the newest message ----------------------------------------------------
-// Every view starts at the bottom and stays there while answers grow, unless the person
-// scrolls up; then "Jump to latest" brings them back. A view rendered before it is laid
-// out (shown again, reloaded, Notebook 7) has no height yet: the ResizeObserver scrolls
-// it once it has one.
-function distanceFromEnd(t) {
-  return t.scrollHeight - t.scrollTop - t.clientHeight;
-}
-
-function followNewest(v) {
-  const t = v.ui.transcript;
-  if (v.follow) t.scrollTop = t.scrollHeight;
-  v.lastTop = t.scrollTop;
-  v.ui.jump.hidden = v.follow || distanceFromEnd(t) < 40;
-}
-
-function watchScrolling(v) {
-  const t = v.ui.transcript;
-  v.follow = true;
-  v.lastTop = 0;
-  t.addEventListener("scroll", () => {
-    // Growing text never lowers scrollTop, and following only raises it: a lower value
-    // means the person scrolled up. Reaching the end again resumes following.
-    if (t.scrollTop < v.lastTop - 2) v.follow = false;
-    if (distanceFromEnd(t) < 40) v.follow = true;
-    v.lastTop = t.scrollTop;
-    v.ui.jump.hidden = v.follow || distanceFromEnd(t) < 40;
-  });
-  v.ui.jump.addEventListener("click", () => { v.follow = true; followNewest(v); });
-  const ro = typeof ResizeObserver === "function" ? new ResizeObserver(() => followNewest(v)) : null;
-  if (ro) ro.observe(t);
-  return () => ro && ro.disconnect();
 }
 
 // --- what the person does ----------------------------------------------------------------
@@ -308,7 +274,7 @@ async function sendPrompt(v) {
   if (!tell(v.model, { t: "send", prompt: text, images }, buffers)) return;
   v.ui.prompt.value = "";
   v.attached = [];
-  v.follow = true; // your own question: show its answer
+  v.scroll.follow = true; // your own question: show its answer
   renderFiles(v);
   renderBusy(v);
 }
@@ -386,7 +352,7 @@ function renderChat(model, el, store) {
   const ui = buildChrome();
   el.append(ui.root);
   const v = { model, el, store, ui, seen: new Map(), attached: [], tools: codeTools(model, el) };
-  const stopScroll = watchScrolling(v);
+  v.scroll = followEnd(ui.transcript, ui.jump);
   wireControls(v);
   const stopListening = listenToModel(v);
   ui.title.textContent = model.get("title");
@@ -401,7 +367,7 @@ function renderChat(model, el, store) {
   const clock = setInterval(() => tickTimers(v), 200);
   return () => {
     stopListening();
-    stopScroll();
+    v.scroll.stop();
     stopHealth();
     clearInterval(clock);
   };

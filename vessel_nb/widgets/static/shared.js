@@ -173,6 +173,34 @@ function addPending(box, text) {
   span.append(document.createTextNode(text)); // as text: never parsed as HTML
 }
 
+// --- a scrolled list that follows its newest entry -----------------------------------------
+// It starts at the end and stays there while content grows, unless the person scrolls up;
+// then `jump` ("Jump to latest") brings them back. A view rendered before it is laid out
+// (shown again, reloaded, Notebook 7) has no height yet: the ResizeObserver scrolls it once
+// it has one. Call update() after each change of the content.
+function followEnd(scroller, jump) {
+  const f = { follow: true, lastTop: 0 };
+  const distance = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
+  f.update = () => {
+    if (f.follow) scroller.scrollTop = scroller.scrollHeight;
+    f.lastTop = scroller.scrollTop;
+    jump.hidden = f.follow || distance() < 40;
+  };
+  scroller.addEventListener("scroll", () => {
+    // Growing text never lowers scrollTop, and following only raises it: a lower value
+    // means the person scrolled up. Reaching the end again resumes following.
+    if (scroller.scrollTop < f.lastTop - 2) f.follow = false;
+    if (distance() < 40) f.follow = true;
+    f.lastTop = scroller.scrollTop;
+    jump.hidden = f.follow || distance() < 40;
+  });
+  jump.addEventListener("click", () => { f.follow = true; f.update(); });
+  const ro = typeof ResizeObserver === "function" ? new ResizeObserver(() => f.update()) : null;
+  if (ro) ro.observe(scroller);
+  f.stop = () => ro && ro.disconnect();
+  return f;
+}
+
 // --- copy, and insert into a new cell ------------------------------------------------
 async function copyText(text) {
   try {
