@@ -188,29 +188,11 @@ async def _hang(request):
 
 
 def _connect_case() -> float:
-    import socket
-
-    from tests.reliability.test_time_limits import measure
+    from tests.reliability.test_time_limits import full_backlog, measure
     from vessel_nb import OllamaAdapter, Timeouts
 
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(0)
-    port = srv.getsockname()[1]
-    fillers = []
-    for _ in range(3):
-        c = socket.socket()
-        c.setblocking(False)
-        try:
-            c.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(c)
-    try:
+    with full_backlog() as port:
         took, _, _ = measure(OllamaAdapter("m", base_url=f"http://127.0.0.1:{port}"), Timeouts(0.4, 30, 30, 60))
-    finally:
-        for c in [*fillers, srv]:
-            c.close()
     return took
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
 from vessel_nb.calllog import COLUMNS, CallLog
 from vessel_nb.types import Attempt
@@ -48,37 +47,6 @@ def test_memory_only_log_writes_no_file(tmp_path, monkeypatch):
     log = CallLog(False)
     log.append(attempt(1))
     assert log.path is None and len(log.df) == 1 and not any(tmp_path.iterdir())
-
-
-def test_two_processes_appending_at_once_keep_every_row(tmp_path):
-    path = tmp_path / "shared.sqlite3"
-    script = textwrap.dedent(
-        f"""
-        import sys
-        from vessel_nb.calllog import CallLog
-        from vessel_nb.types import Attempt
-        log = CallLog({str(path)!r})
-        sys.stdout.write("ready\\n"); sys.stdout.flush()
-        sys.stdin.readline()
-        for i in range(200):
-            log.append(Attempt(call_id=sys.argv[1] + str(i), attempt=1, vessel="v", model="m", started_at="2026-11-26T10:00:00.000Z"))
-        """
-    )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script, tag], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        for tag in ("a", "b")
-    ]
-    for p in procs:
-        assert p.stdout.readline() == "ready\n"
-    for p in procs:  # release both together so their writes interleave
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    for p in procs:
-        assert p.wait(timeout=60) == 0
-        p.stdin.close()
-        p.stdout.close()
-    df = CallLog(path).load_all()
-    assert len(df) == 400 and df["call_id"].nunique() == 400 and df["session_id"].nunique() == 2
 
 
 def test_pandas_is_not_imported_until_a_frame_is_asked_for():

@@ -13,6 +13,7 @@ import asyncio
 import json
 import socket
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -76,29 +77,33 @@ def ollama(stream: httpx.AsyncByteStream | None = None, handler=None) -> OllamaA
     return OllamaAdapter("m", transport=httpx.MockTransport(handler or respond))
 
 
-def test_connect_limit_on_a_server_whose_backlog_is_full():
-    # A listening socket that never accepts, its backlog filled: the kernel drops further SYNs,
-    # so a connect waits as it would for a host that does not answer.
+@contextmanager
+def full_backlog():
+    """The port of a listening socket that never accepts, its backlog filled: the kernel drops
+    further SYNs, so a connect waits as it would for a host that does not answer."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(0)
-    port = srv.getsockname()[1]
     fillers = []
-    for _ in range(3):
-        c = socket.socket()
-        c.setblocking(False)
-        try:
-            c.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(c)
     try:
-        adapter = OllamaAdapter("m", base_url=f"http://127.0.0.1:{port}")
-        t = Timeouts(connect=0.4, first_token=30, idle=30, total=60)
-        took, err, _ = measure(adapter, t)
+        for _ in range(3):
+            c = socket.socket()
+            fillers.append(c)
+            c.setblocking(False)
+            try:
+                c.connect(srv.getsockname())
+            except BlockingIOError:
+                pass
+        yield srv.getsockname()[1]
     finally:
         for c in [*fillers, srv]:
             c.close()
+
+
+def test_connect_limit_on_a_server_whose_backlog_is_full():
+    with full_backlog() as port:
+        adapter = OllamaAdapter("m", base_url=f"http://127.0.0.1:{port}")
+        took, err, _ = measure(adapter, Timeouts(connect=0.4, first_token=30, idle=30, total=60))
     assert "no connection" in err.reason and "0.4s" in err.reason
     assert 0.35 <= took < 0.4 + SLACK
 
