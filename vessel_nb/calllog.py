@@ -41,6 +41,8 @@ _TYPES = {
     "latency_s": "REAL",
     "tokens_in": "INTEGER",
     "tokens_out": "INTEGER",
+    "tokens_reasoning": "INTEGER",
+    "tokens_cached": "INTEGER",
     "private": "INTEGER",
     "local": "INTEGER",
     "cost_usd": "REAL",
@@ -419,7 +421,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("private", "local"):
         df[c] = df[c].astype(bool)
-    for c in ("tokens_in", "tokens_out", "attempt"):
+    for c in ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "attempt"):
         df[c] = df[c].astype("Int64")
     for c in ("ttft_s", "first_thinking_s", "latency_s"):
         df[c] = df[c].astype("float64")

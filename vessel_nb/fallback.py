@@ -124,6 +124,7 @@ async def _one_attempt(
         attempt=len(attempts) + 1,
         vessel=cand.name,
         model=call.options.model or adapter.model,
+        model_requested=call.options.model or adapter.model,
         fallback_from=attempts[-1].vessel if attempts else "",
         reason=cand.reason,
         private=call.task.local_only,
@@ -154,7 +155,9 @@ async def _one_attempt(
         async with aclosing(adapter.stream_call(sent, call.options)) as deltas:
             async for d in deltas:
                 if d.usage:
-                    usage = Usage(d.usage.tokens_in or usage.tokens_in, d.usage.tokens_out or usage.tokens_out)
+                    usage = usage.merge(d.usage)
+                if d.model:  # what the provider says it served (e.g. a dated snapshot)
+                    att.model = d.model
                 stop_reason = d.stop_reason or stop_reason
                 if d.thinking and att.first_thinking_s is None:
                     att.first_thinking_s = loop.time() - start
@@ -181,6 +184,7 @@ async def _one_attempt(
     else:
         att.outcome, att.latency_s = "ok", loop.time() - start
         att.tokens_in, att.tokens_out, att.response = usage.tokens_in, usage.tokens_out, "".join(parts)
+        att.tokens_reasoning, att.tokens_cached = usage.tokens_reasoning, usage.tokens_cached
         if call.prices is not None:
             att.cost_usd = call.prices.cost(att.model, usage, local=adapter.local)
         log.append(att)
@@ -189,6 +193,7 @@ async def _one_attempt(
             text="".join(parts),
             vessel=cand.name,
             model=att.model,
+            model_requested=att.model_requested,
             call_id=call.call_id,
             thinking="".join(thinking),
             reason=cand.reason,

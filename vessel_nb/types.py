@@ -124,12 +124,40 @@ class CallOptions:
 
 @dataclass
 class Usage:
-    """Token counts reported by the provider (None when it did not say)."""
+    """Token counts as the provider reports them (None when it did not say), counted the same
+    way for every provider."""
 
     tokens_in: int | None = None
-    """prompt / input tokens"""
+    """input tokens, all of them: those read from the provider's cache included (Anthropic
+    reports cache reads and writes apart; they are added in here)"""
     tokens_out: int | None = None
-    """completion / output tokens"""
+    """output tokens, reasoning included (Gemini reports its thoughts apart; they are added in)"""
+    tokens_reasoning: int | None = None
+    """of ``tokens_out``, the reasoning tokens, where the provider says (OpenAI, Gemini)"""
+    tokens_cached: int | None = None
+    """of ``tokens_in``, those read from the provider's prompt cache (Anthropic
+    ``cache_read_input_tokens``, OpenAI ``cached_tokens``, Gemini ``cachedContentTokenCount``)"""
+
+    def merge(self, newer: Usage) -> Usage:
+        """These counts updated by a later report (the figures it leaves out are kept)."""
+        return Usage(
+            *(
+                new if new is not None else old
+                for old, new in zip(dataclasses.astuple(self), dataclasses.astuple(newer), strict=True)
+            )
+        )
+
+
+def tokens_per_second(tokens_out: int | None, first_s: float | None, end_s: float | None) -> float | None:
+    """Output tokens per second of generation, the one formula used everywhere.
+
+    ``tokens_out`` counts reasoning tokens too, so the span starts at the first token of any
+    kind (reasoning or answer) and ends when the attempt ended, both measured from its start.
+    """
+    if not tokens_out or first_s is None or end_s is None:
+        return None
+    span = end_s - first_s
+    return tokens_out / span if span > 0 else None
 
 
 @dataclass
@@ -201,7 +229,15 @@ class Attempt:
     latency_s: float | None = None
     """time until this attempt ended"""
     tokens_in: int | None = None
+    """input tokens, cached ones included (see :class:`Usage`)"""
     tokens_out: int | None = None
+    """output tokens, reasoning included"""
+    tokens_reasoning: int | None = None
+    """of tokens_out, reasoning tokens (when the provider says)"""
+    tokens_cached: int | None = None
+    """of tokens_in, tokens read from the provider's prompt cache"""
+    model_requested: str = ""
+    """the model asked for (``model`` is the one the provider reports having served)"""
     first_thinking_s: float | None = None
     """time to the first reasoning token, for vessels that stream their reasoning"""
     private: bool = False
@@ -234,8 +270,10 @@ class Reply:
     vessel: str
     """vessel that answered"""
     model: str
-    """model that answered"""
+    """model that answered, as the provider reports it (e.g. a dated snapshot name)"""
     call_id: str = ""
+    model_requested: str = ""
+    """the model that was asked for"""
     thinking: str = ""
     """reasoning text, when streamed"""
     reason: str = ""
@@ -258,13 +296,12 @@ class Reply:
 
     @property
     def tokens_per_s(self) -> float | None:
-        """Output tokens per second of streaming (after the first token)."""
-        out = self.usage.tokens_out
+        """Output tokens (reasoning included) per second of generation: see :func:`tokens_per_second`."""
         answering = self.attempts[-1] if self.attempts else None
-        if not out or not answering or answering.latency_s is None or self.ttft_s is None:
+        if answering is None:
             return None
-        span = answering.latency_s - self.ttft_s
-        return out / span if span > 0 else None
+        starts = [t for t in (self.first_thinking_s, self.ttft_s) if t is not None]
+        return tokens_per_second(self.usage.tokens_out, min(starts, default=None), answering.latency_s)
 
     @property
     def fell_back(self) -> bool:

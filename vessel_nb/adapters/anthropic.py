@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
-from ..types import Delta
+from ..types import Delta, Usage
 from ..wire import aiter_sse
 from . import shape, translate
 from .base import BaseAdapter, usage
@@ -72,7 +72,7 @@ class ClaudeAdapter(BaseAdapter):
         return "POST", "/v1/messages", body, self._headers()
 
     async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        tokens_in = None
+        counts: dict = {}  # message_start's usage, updated by message_delta's (cumulative)
         async for sse in aiter_sse(lines):
             if sse.raw:
                 raise translate.stream_error(self, f"unexpected data in the stream: {self.excerpt(sse.data)}")
@@ -85,8 +85,8 @@ class ClaudeAdapter(BaseAdapter):
                     raise translate.from_event(self, data)
                 if kind == "message_start":
                     message = shape.obj(data.get("message"), "message")
-                    tokens_in = shape.obj(message.get("usage"), "message.usage").get("input_tokens")
-                    out = Delta(model=shape.opt_text(message.get("model"), "message.model"))
+                    counts = _counts(counts, shape.obj(message.get("usage"), "message.usage"))
+                    out = Delta(model=shape.opt_text(message.get("model"), "message.model"), usage=_usage(counts))
                 elif kind == "content_block_delta":
                     delta = shape.obj(data.get("delta"), "delta")
                     if delta.get("type") == "text_delta":
@@ -94,9 +94,9 @@ class ClaudeAdapter(BaseAdapter):
                     elif delta.get("type") == "thinking_delta":
                         out = Delta(thinking=shape.text(delta.get("thinking"), "delta.thinking"))
                 elif kind == "message_delta":
-                    u = shape.obj(data.get("usage"), "usage")
+                    counts = _counts(counts, shape.obj(data.get("usage"), "usage"))
                     out = Delta(
-                        usage=usage(u.get("input_tokens", tokens_in), u.get("output_tokens")),
+                        usage=_usage(counts),
                         stop_reason=shape.opt_text(
                             shape.obj(data.get("delta"), "delta").get("stop_reason"), "stop_reason"
                         ),
@@ -109,3 +109,15 @@ class ClaudeAdapter(BaseAdapter):
 
     def probe_request(self):
         return "GET", f"/v1/models/{self.model}", self._headers()
+
+
+def _counts(seen: dict, new: dict) -> dict:
+    return {**seen, **{k: v for k, v in new.items() if v is not None}}
+
+
+def _usage(u: dict) -> Usage:
+    # input_tokens leaves out what was read from or written to the prompt cache: add them, so
+    # tokens_in means all input tokens, as for the other providers.
+    parts = [u.get(k) for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")]
+    known = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    return usage(sum(known) if known else None, u.get("output_tokens"), cached=u.get("cache_read_input_tokens"))

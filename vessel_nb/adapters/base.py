@@ -258,6 +258,15 @@ class BaseAdapter:
         await self._pool.aclose()
 
 
-def usage(tokens_in: Any = None, tokens_out: Any = None) -> Usage:
-    """A Usage from whatever ints the provider sent."""
-    return Usage(tokens_in if isinstance(tokens_in, int) else None, tokens_out if isinstance(tokens_out, int) else None)
+def usage(tokens_in: Any = None, tokens_out: Any = None, *, reasoning: Any = None, cached: Any = None) -> Usage:
+    """A Usage from whatever the provider sent (anything but a whole number counts as unknown)."""
+    return Usage(_count(tokens_in), _count(tokens_out), _count(reasoning), _count(cached))
+
+
+def field(obj: Any, key: str) -> Any:
+    """``obj[key]`` when obj is a dict, else None (provider objects may be missing or odd)."""
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

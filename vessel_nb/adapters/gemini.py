@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 from urllib.parse import quote
 
-from ..types import Delta
+from ..types import Delta, Usage
 from ..wire import aiter_sse
 from . import shape, translate
 from .base import BaseAdapter, usage
@@ -96,10 +96,23 @@ class GeminiAdapter(BaseAdapter):
                     thinking=thinking,
                     done=bool(finish),
                     stop_reason=finish,
-                    usage=usage(u.get("promptTokenCount"), u.get("candidatesTokenCount")) if u else None,
+                    usage=_usage(u) if u else None,
                     model=shape.opt_text(data.get("modelVersion"), "modelVersion"),
                 )
             yield out
 
     def probe_request(self):
         return "GET", f"/v1beta/models/{quote(self.model, safe='')}", self._headers()
+
+
+def _usage(u: dict) -> Usage:
+    # Gemini counts its thoughts apart from the candidates: tokens_out is both, as elsewhere.
+    # promptTokenCount already includes cachedContentTokenCount.
+    out = [u.get(k) for k in ("candidatesTokenCount", "thoughtsTokenCount")]
+    known = [n for n in out if isinstance(n, int) and not isinstance(n, bool)]
+    return usage(
+        u.get("promptTokenCount"),
+        sum(known) if known else None,
+        reasoning=u.get("thoughtsTokenCount"),
+        cached=u.get("cachedContentTokenCount"),
+    )

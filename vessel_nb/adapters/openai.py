@@ -23,11 +23,11 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .. import errors as E
-from ..types import CallOptions, Delta, Message
+from ..types import CallOptions, Delta, Message, Usage
 from ..wire import aiter_sse
 from . import openai_responses as responses
 from . import shape, translate
-from .base import BaseAdapter, usage
+from .base import BaseAdapter, field, usage
 
 APIS = ("auto", "chat", "responses")
 """what ``OpenAIAdapter(api=...)`` accepts"""
@@ -183,10 +183,20 @@ class OpenAIAdapter(BaseAdapter):
                     thinking=shape.text(delta.get("reasoning"), "delta.reasoning")
                     or shape.text(delta.get("reasoning_content"), "delta.reasoning_content"),
                     stop_reason=shape.opt_text(choice.get("finish_reason"), "finish_reason"),
-                    usage=usage(u.get("prompt_tokens"), u.get("completion_tokens")) if u else None,
+                    usage=_chat_usage(u) if u else None,
                     model=shape.opt_text(data.get("model"), "model"),
                 )
             yield out
 
     def probe_request(self):
         return "GET", f"/models/{self.model}", self._headers()
+
+
+def _chat_usage(u: dict) -> Usage:
+    # completion_tokens already counts the reasoning tokens; prompt_tokens the cached ones.
+    return usage(
+        u.get("prompt_tokens"),
+        u.get("completion_tokens"),
+        reasoning=field(u.get("completion_tokens_details"), "reasoning_tokens"),
+        cached=field(u.get("prompt_tokens_details"), "cached_tokens"),
+    )
