@@ -1,6 +1,6 @@
 """``python -m bench.memory WHO BASE CALLS``: peak RSS of one fresh process making CALLS
 concurrent 20-token streamed calls (WHO: baseline = imports only, raw, vessel_nb).
-Prints JSON with megabytes after imports and at the peak (ru_maxrss)."""
+Prints JSON with megabytes after imports and at the peak (VmHWM)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ import asyncio
 import json
 import resource
 import sys
+
+
+def _peak_mb() -> float:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork/exec,
+    # so a child of the (large) benchmark process would report the parent's peak
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024 / 1e6
 
 
 def _rss_mb() -> float:
@@ -35,7 +43,7 @@ def main() -> None:
     after_import = _rss_mb()
     if who != "baseline":
         asyncio.run(_run(who, base, calls))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    peak = _peak_mb()
     print(json.dumps({"after_import_mb": round(after_import, 1), "peak_mb": round(peak, 1)}))
 
 
