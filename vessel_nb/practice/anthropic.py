@@ -19,10 +19,11 @@ from typing import Any
 
 from tornado.web import Application
 
+from ..adapters.registry import provider
 from .handler import STOP, ChatHandler, Frames, PracticeHandler, compact, normalize_cloud_models
 from .replies import Call, compose, count_pieces, int_or_none, text_of
 
-DEFAULT_MODEL = "claude-practice"
+DEFAULT_MODEL = provider("claude").practice_model  # the one name in the provider registry
 JSON = "application/json"
 _ORG = "00000000-0000-4000-8000-000000000000"
 _ERRORS = {

@@ -18,11 +18,12 @@ from typing import Any
 
 from tornado.web import Application
 
+from ..adapters.registry import provider
 from .embeddings import practice_vector
 from .handler import STOP, ChatHandler, Frames, PracticeHandler, normalize_cloud_models
 from .replies import Call, compose, count_pieces, int_or_none, text_of
 
-DEFAULT_MODEL = "gemini-practice"
+DEFAULT_MODEL = provider("gemini").practice_model  # the one name in the provider registry
 SERVED_METHODS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
 """what a practice model lists in ``supportedGenerationMethods``: every one is served"""
 JSON = "application/json; charset=UTF-8"

@@ -17,10 +17,11 @@ from typing import Any
 
 from tornado.web import Application
 
+from ..adapters.registry import provider
 from .handler import STOP, ChatHandler, Frames, PracticeHandler, compact, normalize_cloud_models
 from .replies import Call, compose, count_pieces, int_or_none, text_of
 
-DEFAULT_MODEL = "gpt-practice"
+DEFAULT_MODEL = provider("openai").practice_model  # the one name in the provider registry
 JSON = "application/json; charset=utf-8"
 _KEYS_URL = "https://platform.openai.com/account/api-keys"
 _ERRORS = {
