@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from . import compare, panels, report
+from . import runs as prompt_runs
 
 # LiteLLM fetches a price list from GitHub at import unless told to use its bundled copy;
 # nothing in the benchmark may leave this machine. Set before any peer (or child) imports it.
@@ -55,6 +56,7 @@ def main() -> None:
         ("memory", "memory", lambda b, h: compare.memory(b)),
         ("imports", "imports", lambda b, h: compare.imports(3 if q else 7)),
         ("panel_render", "panel rendering", lambda b, h: panels.render_cost()),
+        ("runs", "prompt sets (orch.map)", lambda b, h: prompt_runs.prompt_sets(250 if q else 1000)),
     ]
     with compare.server() as srv:
         for key, name, run in sections:
@@ -69,7 +71,7 @@ def main() -> None:
 
         rep["parse"] = {name: {"MB_per_s": mbs, "tokens_per_s": tps} for name, mbs, tps in core.parse_throughput()}
     rep["load_end"] = _load()
-    text = report.markdown(rep)
+    text = report.markdown(rep) + "\n" + prompt_runs.markdown(rep.get("runs", {}))
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -131,9 +131,10 @@ def test_429s_pace_the_whole_vessel_and_nothing_is_lost(orch, practice):
 
 
 def test_gemini_retry_delay_is_honoured(orch, practice):
-    practice["gemini"].set_fault("status", code=429, retry_after=0.3, times=2)
-    run = orch.map([f"q{i} hi" for i in range(4)], vessels=["gemini"], per_vessel=1, progress=False).wait(timeout=60)
-    assert set(run.df.outcome) == {"ok"} and run.df.retries.sum() == 2
+    practice["gemini"].set_fault("status", code=429, retry_after=1, times=1)  # RetryInfo.retryDelay "1s"
+    run = orch.map([f"q{i} hi" for i in range(4)], vessels=["gemini"], per_vessel=2, progress=False).wait(timeout=60)
+    assert set(run.df.outcome) == {"ok"} and run.df.retries.sum() == 1
+    assert run.pacing["gemini"] == {"limit": 2, "rate_limited": 1, "paused_s": pytest.approx(1.0, abs=0.05)}
 
 
 def test_retries_run_out_into_a_failed_row(orch, practice):

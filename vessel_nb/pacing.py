@@ -64,6 +64,8 @@ class Gate:
         """calls on this vessel right now"""
         self.rate_limited = 0
         """how many times the vessel asked the run to slow down"""
+        self.paused_total = 0.0
+        """seconds the vessel has been paused for, all pauses together (overlaps counted once)"""
 
     def paused_for(self) -> float:
         """Seconds until calls may start again (0 when not paused)."""
@@ -78,7 +80,9 @@ class Gate:
         else:
             pause, self._backoff = self._backoff, min(self._backoff * 2, _MAX_BACKOFF)
         now = asyncio.get_running_loop().time()
-        self._resume_at = max(self._resume_at, now + pause)
+        until = max(self._resume_at, now + pause)
+        self.paused_total += until - max(self._resume_at, now)
+        self._resume_at = until
         return pause
 
     def went_well(self) -> None:

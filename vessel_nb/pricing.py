@@ -110,7 +110,10 @@ class PriceTable:
         table = cls()
         file = Path(path) if path else config.config_path()
         if file.is_file():
-            for model, spec in config._read(file).get("prices", {}).items():
+            prices = config._read(file).get("prices", {})
+            if not isinstance(prices, dict):
+                raise ConfigError(f'{file}: prices must be tables like [prices."gpt-5"], not {type(prices).__name__}')
+            for model, spec in prices.items():
                 if not isinstance(spec, dict):
                     raise ConfigError(f'{file}: [prices."{model}"] must be a table with input = ..., output = ...')
                 unknown = set(spec) - {"input", "output", "cached"}

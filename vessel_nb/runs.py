@@ -274,6 +274,15 @@ class Run:
             self.run_id, self.status, end - self._started, slots, round(self.spent_usd, 6), self._resumed
         )
 
+    @property
+    def pacing(self) -> dict[str, dict[str, Any]]:
+        """Per vessel slot: its concurrency limit, how often it answered 429, and the seconds
+        the run paused it for."""
+        return {
+            slot: {"limit": g.limit, "rate_limited": g.rate_limited, "paused_s": round(g.paused_total, 3)}
+            for slot, g in self._gates.items()
+        }
+
     # --- the caller's side -----------------------------------------------------------------------
     def done(self) -> bool:
         """The run has ended (every pair asked, stopped, or out of budget)."""
