@@ -287,3 +287,18 @@ def test_terminal_progress_is_drawn_while_waiting(orch, practice, capsys):
     orch.map(["q1 hi"], vessels=["openai"], progress="terminal").wait(timeout=60)
     err = capsys.readouterr().err
     assert "\r" in err and "done 1/1" in err and err.endswith("\n")
+
+
+def test_notebook_progress_follows_the_run(orch, practice, monkeypatch):
+    import IPython.display
+
+    seen = []
+
+    class Handle:
+        def update(self, obj):
+            seen.append(obj.data)
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: seen.append(obj.data) or Handle())
+    run = orch.map(["q1 hi", "q2 hi"], vessels=["openai"], progress="notebook").wait(timeout=60)
+    poll(lambda: seen and "done" in seen[-1], what="the final draw")
+    assert run.status == "done" and "2/2" in seen[-1]

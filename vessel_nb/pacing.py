@@ -64,6 +64,8 @@ class Gate:
         """calls on this vessel right now"""
         self.rate_limited = 0
         """how many times the vessel asked the run to slow down"""
+        self.answered = 0
+        """calls of the run this vessel answered"""
         self.paused_total = 0.0
         """seconds the vessel has been paused for, all pauses together (overlaps counted once)"""
 
@@ -87,6 +89,7 @@ class Gate:
 
     def went_well(self) -> None:
         """A call answered: the next slow-down starts from the first backoff again."""
+        self.answered += 1
         self._backoff = _FIRST_BACKOFF
 
     @asynccontextmanager

@@ -143,7 +143,11 @@ class Run:
     async def _ask(self, pair: Pair) -> None:
         gate = self._gates[pair.slot]
         vessel = None if pair.slot == AUTO else pair.slot
-        for tries in range(self._retries + 1):
+        # A pair gives up after ``retries`` tries in a row during which its vessel answered
+        # nothing else: a vessel that is pacing the run (answering others, 429 to some) is
+        # waited for, however unlucky one pair is; a vessel that only refuses is not.
+        tries = strikes = 0
+        while True:
             async with gate.slot():
                 if self.status != "running":
                     return
@@ -152,6 +156,7 @@ class Run:
                     self.status = "budget"
                     return
                 self._reserved += reserve
+                answered_before = gate.answered
                 try:
                     gen = self.orch._core(
                         list(pair.messages), vessel=vessel, run_id=self.run_id, run_item=pair.item, **self._options
@@ -164,8 +169,10 @@ class Run:
                 except (E.VesselError, E.AllVesselsFailed, E.StreamInterrupted) as err:
                     self._reserved -= reserve
                     self._spend_attempts(getattr(err, "attempts", []))
-                    if pacing.retryable(err) and tries < self._retries:
+                    strikes = 1 if gate.answered > answered_before else strikes + 1
+                    if pacing.retryable(err) and strikes <= self._retries:
                         gate.slow_down(err)
+                        tries += 1
                         continue
                     self._rows[pair.item] = self._failed_row(pair, err, tries)
                     return
