@@ -117,7 +117,10 @@ def prompt_sets(prompts: int = 1000) -> dict[str, Any]:
         "lost": pairs - len(answered),
         "answered_twice": sum(1 for n in answered.values() if n > 1),
         "failed_rows": int((run.df.outcome != "ok").sum()),
-        "failures": run.df[run.df.outcome != "ok"].groupby(["vessel", "error_kind"]).size().to_dict(),
+        "failures": {
+            f"{v}: {k}": int(n)
+            for (v, k), n in run.df[run.df.outcome != "ok"].groupby(["vessel", "error_kind"]).size().items()
+        },
         "vessels": per_vessel,
     }
 

@@ -51,6 +51,11 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     ),
     (("-o", "--out"), {"metavar": "VAR", "help": "store the Reply in this variable (a dict of them with --compare)"}),
     (("--compare",), {"metavar": "A,B,...", "help": "ask several vessels at once and show the answers side by side"}),
+    (
+        ("--over",),
+        {"metavar": "VAR", "help": "run the cell as a template over a list or DataFrame (orch.map); see --vessels"},
+    ),
+    (("--vessels",), {"metavar": "A,B,...", "help": "with --over: ask every prompt on each of these vessels"}),
     (("-c", "--chat"), {"action": "store_true", "help": "continue the conversation: send the last exchanges too"}),
     (("--new",), {"action": "store_true", "help": "start a new conversation (forget earlier exchanges)"}),
     (("--raw",), {"action": "store_true", "help": "do not fill in {name} from your variables"}),

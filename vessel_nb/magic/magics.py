@@ -111,6 +111,8 @@ class AskMagics(Magics):
         if cell is None:
             return commands.run(self, line)
         args = A.parse(self.ask, line)
+        if args.over is not None:
+            return self._over(args, cell)
         if args.model and args.compare:
             raise UsageError("%%ask: --model picks a model on one vessel; it cannot go with --compare")
         ns = self.shell.user_ns
@@ -155,6 +157,30 @@ class AskMagics(Magics):
             ns[args.out] = reply
         if fmt == "code":
             self.shell.set_next_input(render.code_from(reply.text), replace=False)
+        return None
+
+    def _over(self, args: Any, cell: str) -> None:
+        """``%%ask --over VAR [--vessels A,B]``: the cell is a template filled from each item of
+        VAR (a DataFrame's columns, or ``{prompt}`` for a list of strings), run with orch.map."""
+        ns = self.shell.user_ns
+        if args.over not in ns:
+            raise UsageError(f"%%ask --over {args.over}: there is no variable {args.over!r}")
+        orch = None
+        try:
+            orch = self.orchestrator
+            opts = A.call_options(args, ns)
+            names = args.vessels or args.vessel  # "a,b" is checked by orch.map
+            template = cell.strip() or None
+            run = orch.map(ns[args.over], vessels=names, template=template, **opts)
+            if args.out:
+                ns[args.out] = run
+            run.wait()
+        except E.VesselNBError as exc:
+            self._fail(exc, traceback=args.traceback, active=orch.active if orch is not None else None)
+            return None
+        from IPython.display import display
+
+        display(run.df[["prompt_id", "vessel", "model", "text", "outcome", "latency_s", "cost_usd"]])
         return None
 
     def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str, vision: str | None = None):
