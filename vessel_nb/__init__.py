@@ -22,6 +22,8 @@ from .errors import (
     VesselNBError,
 )
 from .orchestrator import AIOrchestrator
+from .pricing import PriceTable
+from .runs import Run
 from .session import default_orchestrator, use
 from .standins import practice_mode
 from .types import Attempt, Chunk, Health, Reply, Timeouts, Usage
@@ -45,7 +47,9 @@ __all__ = [
     "NoLocalVessel",
     "OllamaAdapter",
     "OpenAIAdapter",
+    "PriceTable",
     "Reply",
+    "Run",
     "StreamInterrupted",
     "Timeouts",
     "Usage",
