@@ -24,15 +24,23 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
+from vessel_nb.adapters.registry import PROVIDERS as REGISTRY
+from vessel_nb.adapters.registry import provider as registered
 from vessel_nb.practice import PracticeServer
 from vessel_nb.practice.replies import count_pieces
 
 PROVIDERS = ["openai", "anthropic", "gemini", "ollama"]
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 PNG = base64.b64decode(PNG_B64)
-MODEL = {"openai": "gpt-practice", "anthropic": "claude-practice", "gemini": "gemini-practice", "ollama": "llama3.2"}
+MODEL = {p.practice: p.practice_model for p in REGISTRY}
 SYSTEM = "You are a terse practice assistant."
 TURNS = [("user", "Name a colour."), ("assistant", "Blue."), ("user", "Why is the sky blue?")]
+
+
+def greeting(practice: str) -> str:
+    """How the fleet's ``practice`` server opens a default reply: under the name of the
+    vessel it stands in for (the registry's, e.g. "claude" for the anthropic server)."""
+    return f"This is the practice {registered(practice).vessel} vessel (not a real model)."
 
 
 _OPEN: list[Any] = []
@@ -170,7 +178,7 @@ def srv(practice, request):
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_multi_turn_chat_with_a_system_prompt(srv, provider, stream):
     got = chat(provider, client(provider, srv), system=SYSTEM, stream=stream)
-    assert got["text"].startswith(f"This is the practice {provider} vessel (not a real model).")
+    assert got["text"].startswith(greeting(provider))
     assert "«Why is the sky blue?»" in got["text"]  # the last user turn
     assert got["done"] == STOP[provider] and got["thinking"] == ""
     # The server read every turn and the system prompt: its input count covers them all.
@@ -208,7 +216,7 @@ def test_the_openai_client_talks_to_the_practice_ollama_v1_routes(practice):
         )
         if chunk.choices
     )
-    assert text.startswith("This is the practice ollama vessel")
+    assert text.startswith(greeting("ollama"))
     assert "llama3.2:latest" in [m.id for m in c.models.list()]
 
 
@@ -298,7 +306,7 @@ def test_ollama_generate_with_system_image_and_thinking(practice, stream):
     parts = c.generate(model="qwen3", prompt="Why is the sky blue?", system=SYSTEM, think=True, stream=stream)
     parts = list(parts) if stream else [parts]
     text, thinking = "".join(p.response for p in parts), "".join(p.thinking or "" for p in parts)
-    assert text.startswith("This is the practice ollama vessel") and thinking.startswith("Practice reasoning")
+    assert text.startswith(greeting("ollama")) and thinking.startswith("Practice reasoning")
     last = parts[-1]
     assert last.done and last.done_reason == "stop" and last.context
     assert last.prompt_eval_count == count_pieces(SYSTEM, "Why is the sky blue?")
