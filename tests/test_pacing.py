@@ -53,3 +53,51 @@ def test_what_waiting_can_cure():
     assert wait_asked(E.RateLimited("429", retry_after=3)) == 3
     with pytest.raises(E.ConfigError, match="whole number of calls"):
         Gate("x", 0)
+
+
+class _Vessel:
+    local, model = False, "m"
+
+
+class _Log:
+    def run_rows(self, run_id):
+        return []
+
+
+class _FakeOrch:
+    """Just what a Run uses: prompt "A" is rate limited three times (slowly), the others answer."""
+
+    def __init__(self):
+        self.vessels, self.priority, self.prices, self.log = {"x": _Vessel()}, ["x"], None, _Log()
+        self.a_calls = 0
+
+    def _core(self, messages, *, vessel, run_id, run_item, **options):
+        from vessel_nb.types import Attempt, Chunk, Reply
+
+        async def gen():
+            if messages[-1]["content"] == "A" and self.a_calls < 3:
+                self.a_calls += 1
+                await asyncio.sleep(0.05)
+                raise E.RateLimited("429", retry_after=0)
+            await asyncio.sleep(0.005)
+            att = Attempt(call_id=run_item, attempt=1, vessel="x", model="m")
+            yield Chunk(done=True, reply=Reply("ok", "x", "m", call_id=run_item, attempts=[att]))
+
+        return gen()
+
+
+def test_an_unlucky_pair_waits_while_its_vessel_answers_others():
+    from vessel_nb.runplan import pairs_of
+    from vessel_nb.runs import Run
+
+    orch = _FakeOrch()
+    prompts = [("0", [{"role": "user", "content": "A"}])] + [
+        (str(i), [{"role": "user", "content": f"B{i}"}]) for i in range(1, 80)
+    ]
+    run = Run(
+        orch, pairs_of(prompts, ["x"]), "k", {"x": 2}, {}, concurrency=None, retries=1, budget_usd=None, show=None
+    )
+    run.wait(timeout=30)
+    row = run.df.iloc[0]
+    # three 429s in a row, more than retries=1, yet the vessel answered others meanwhile: not given up
+    assert row.outcome == "ok" and row.retries == 3 and orch.a_calls == 3
