@@ -102,6 +102,9 @@ def lab(tmp_path_factory, artifacts):
         "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}", "--LabApp.news_url=None", f"--LabApp.app_settings_dir={home / 'app-settings'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # window.jupyterapp: tests run JupyterLab commands (the theme) without menus whose
+        # submenus open on a hover timer, which a loaded machine can miss
+        "--LabApp.expose_app_in_browser=True",
     ]  # fmt: skip
     with _serving(cmd, env, port, "JupyterLab", artifacts / "jupyterlab.log") as base:
         yield base, root
@@ -335,3 +338,13 @@ def fresh_page(browser, request, artifacts):
     if report is not None and report.failed:
         _dump_page(pg, artifacts / f"failure-{request.node.name}")
     context.close()
+
+
+def set_theme(page, theme: str) -> None:
+    """Switch JupyterLab's theme with its own command (the app is exposed by the ``lab``
+    fixture) and wait until the page says it is applied. The Settings > Theme submenu opens
+    on a hover timer, which a loaded machine missed: 60 s waiting for "JupyterLab Dark"."""
+    page.wait_for_function("() => !!window.jupyterapp?.commands.hasCommand('apputils:change-theme')")
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", theme)
+    light = "false" if "Dark" in theme else "true"
+    page.locator(f'body[data-jp-theme-name="{theme}"][data-jp-theme-light="{light}"]').wait_for(state="attached")

@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from vessel_nb.practice.fleet import MODELS, practice_key
 
-from .conftest import PACE
+from .conftest import PACE, set_theme
 
 pytestmark = pytest.mark.browser
 
@@ -211,25 +211,42 @@ def test_chat_send_streams_into_both_views_with_a_badge(page, artifacts):
     assert "ms" in light.get_attribute("title")
 
 
-def test_stop_mid_stream_stops_the_text_and_closes_the_connection(page, slow_fleet, artifacts):
+LONG_STORY = " ".join(f"word{i}" for i in range(800))
+"""the practice Ollama's answer to the Stop test: 800 words at PACE s a word is 40 s, so Stop
+lands mid-stream however slowly a loaded machine delivers the click"""
+
+
+@pytest.fixture
+def long_story(slow_fleet):
+    slow_fleet["ollama"].reply = LONG_STORY
+    yield LONG_STORY
+    slow_fleet["ollama"].reply = None
+
+
+def test_stop_mid_stream_stops_the_text_and_closes_the_connection(page, slow_fleet, long_story, artifacts):
     disconnects = slow_fleet["ollama"].disconnects
     cid = send_from_panel(page, "Tell me a long story.")
     view = chat_views(page).first
-    text = view.locator(f'.vnb-entry[data-id="{cid}"] .vnb-text')
+    entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
+    text = entry.locator(".vnb-text")
     page.wait_for_function(
         "(id) => (document.querySelector(`.vnb-entry[data-id='${id}'] .vnb-text`) || {}).textContent?.length > 40",
         arg=cid,
     )
+    # while the text streams, Stop is enabled in both views (a click waits for an enabled
+    # button, so a Stop left disabled would show only as a timeout: check it first)
+    assert entry.get_attribute("data-status") == "streaming"
+    for i in (0, 1):
+        assert chat_views(page).nth(i).locator("button.vnb-stop").is_enabled(), f"Stop disabled in view {i}"
     view.screenshot(path=str(artifacts / "chat-streaming.png"))
-    view.locator("button.vnb-stop").click()
-    entry = view.locator(f'.vnb-entry[data-id="{cid}"]')
-    entry.and_(page.locator('[data-status="stopped"]')).wait_for()
+    view.locator("button.vnb-stop").click(timeout=5_000)
+    page.locator(f'.vnb-entry[data-id="{cid}"]:is([data-status="stopped"], [data-status="done"])').first.wait_for()
+    assert entry.get_attribute("data-status") == "stopped", "the answer finished before Stop took effect"
     stopped_at = len(text.inner_text())
     slow_fleet["ollama"].wait_for(lambda: slow_fleet["ollama"].disconnects > disconnects, timeout=10)
     page.wait_for_timeout(1000)  # not waiting for a server: checking that nothing more arrives
     assert len(text.inner_text()) == stopped_at
-    full = len(view.locator(".vnb-entry").first.locator(".vnb-text").inner_text())
-    assert 0 < stopped_at < full
+    assert 0 < stopped_at < len(LONG_STORY)
     assert "stopped by you" in entry.locator(".vnb-badge").inner_text()
     assert view.locator("button.vnb-stop").is_disabled() and root_busy(view) == "false"
     view.locator(".vnb-log summary").click()
@@ -373,11 +390,16 @@ def test_reload_mid_stream_shows_the_whole_answer(page, slow_fleet):
     page.locator('.vnb-cmp[data-state="done"]').wait_for()
 
 
-def test_dark_theme_reads(page, artifacts):
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-    page.get_by_role("menuitem", name="JupyterLab Dark", exact=True).click()
-    page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached")
+@pytest.fixture
+def dark(page):
+    """JupyterLab Dark for one test, then Light again: the theme is a setting of the server,
+    and the tests after this one (other files too) share that server."""
+    set_theme(page, "JupyterLab Dark")
+    yield
+    set_theme(page, "JupyterLab Light")
+
+
+def test_dark_theme_reads(page, dark, artifacts):
     view = chat_views(page).first
     view.scroll_into_view_if_needed()
     page.wait_for_timeout(500)  # the theme's CSS transition

@@ -10,6 +10,7 @@ on 127.0.0.1:9 (nothing listens there; the page's requests are recorded instead)
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import nbformat
@@ -17,7 +18,7 @@ import pytest
 
 from vessel_nb.practice.fleet import practice_key
 
-from .conftest import _api, _get
+from .conftest import _api, _get, set_theme
 from .test_frontends import run_all as run_all_nb7
 from .test_panels_browser import notebook_source, run_all
 
@@ -213,21 +214,15 @@ def test_lab_markdown_safety_copy_insert_scroll_themes_and_reopening(browser, la
         )
         views.nth(1).screenshot(path=str(artifacts / "render-chat-shown-again.png"))
 
-        # dark theme
-        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-        page.get_by_role("menuitem", name="JupyterLab Dark", exact=True).click()
-        page.locator('body[data-jp-theme-light="false"]').wait_for(state="attached")
+        # dark theme, then back to light (the theme is a setting of the server, which later
+        # tests share: the finally below restores it if anything here fails)
+        set_theme(page, "JupyterLab Dark")
         page.wait_for_timeout(500)  # the theme's CSS transition
         views.first.scroll_into_view_if_needed()
         views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
         cmp.scroll_into_view_if_needed()
         cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
-        # back to light: the theme is a setting of the server, which later tests share
-        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-        page.get_by_role("menuitem", name="JupyterLab Light", exact=True).click()
-        page.locator('body[data-jp-theme-light="true"]').wait_for(state="attached")
+        set_theme(page, "JupyterLab Light")
 
         # save; the widget state is in the file, without a key; stop the kernel and reopen
         page.keyboard.press("Control+s")
@@ -256,6 +251,8 @@ def test_lab_markdown_safety_copy_insert_scroll_themes_and_reopening(browser, la
         (artifacts / "failure-render-lab-console.txt").write_text("\n".join(page.vnb_console))
         raise
     finally:
+        with contextlib.suppress(Exception):  # best effort: the failure above is the news
+            set_theme(page, "JupyterLab Light")
         context.close()
 
 
