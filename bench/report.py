@@ -51,7 +51,18 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     raw_s = _get(short, "raw httpx (ollama)", "total", "median")
     vs_s = _get(short, "vessel_nb stream (ollama)", "total", "median")
     ratio = vs_s / raw_s if raw_s and vs_s else None
-    rows.append(("`orch.stream`, 20 tokens, total vs raw", "≤ 1.5×", _r(ratio), verdict(ratio and ratio <= 1.5)))
+    rows.append(
+        (
+            "`orch.stream`, 20 tokens, total vs raw",
+            "≤ 1.5×",
+            _r(ratio),
+            verdict(
+                None if ratio is None else ratio <= 1.5,
+                "fixed per-call costs (crossing to the background loop and back, the attempt's log row)"
+                " were not reduced further in this round",
+            ),
+        )
+    )
 
     raw_l = _get(long_, "raw httpx (ollama)", "tokens_per_s")
     vs_l = _get(long_, "vessel_nb stream (ollama)", "tokens_per_s")
@@ -103,7 +114,11 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "added ttft vs raw",
             "≤ +0.3 ms",
             "—" if added is None else f"{added * 1000:+.2f} ms",
-            verdict(None if added is None else added <= 0.0003),
+            verdict(
+                None if added is None else added <= 0.0003,
+                "the first token crosses from the background loop to the caller's thread (a thread"
+                " wake-up); not reduced further in this round",
+            ),
         )
     )
 
@@ -114,7 +129,11 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "`import vessel_nb` / `%load_ext`",
             "≤ 100 / 60 ms",
             f"{_ms(i)} / {_ms(e)}",
-            verdict(None if i is None or e is None else i <= 0.1 and e <= 0.06),
+            verdict(
+                None if i is None or e is None else i <= 0.1 and e <= 0.06,
+                f"`import httpx` alone took {_ms(imp.get('import httpx', {}).get('median'))} in this run;"
+                " import cost was not worked on in this round",
+            ),
         )
     )
 
