@@ -6,8 +6,17 @@ import pytest
 
 from vessel_nb import Timeouts
 
-#: short limits so hung-vessel tests finish quickly; a practice reply starts in milliseconds
-FAST = Timeouts(connect=2.0, first_token=1.0, idle=1.0, total=10.0)
+#: limits for every test that is not about a time limit: a practice reply starts in
+#: milliseconds, but a loaded 2-core CI machine can take seconds, and that must not turn a
+#: normal answer into a timeout
+PATIENT = Timeouts(connect=5.0, first_token=30.0, idle=30.0, total=120.0)
+
+#: a test about a hang shortens only the limit that hang runs into (the rest stay patient)
+HANG_LIMITS = {
+    "hang_headers": PATIENT.replace(first_token=1.0),
+    "slow_first_token": PATIENT.replace(first_token=1.0),
+    "hang_mid_stream": PATIENT.replace(idle=1.0),
+}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +49,6 @@ def practice(fleet):
 @pytest.fixture
 def orch(practice, tmp_path):
     """An orchestrator over the practice fleet, logging to a temporary SQLite file."""
-    o = practice.orchestrator(log_path=tmp_path / "calls.sqlite3", timeouts=FAST)
+    o = practice.orchestrator(log_path=tmp_path / "calls.sqlite3", timeouts=PATIENT)
     yield o
     o.close()

@@ -12,7 +12,7 @@ import vessel_nb as vnb
 from vessel_nb import locality
 from vessel_nb.practice.fleet import MODELS
 
-from .conftest import FAST
+from .conftest import PATIENT
 from .netguard import guarded
 
 OFF_MACHINE = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
@@ -64,7 +64,7 @@ def _orch(practice, host: str, **kw):
     port = practice["ollama"].port
     vessels = practice.adapters()
     vessels["ollama"] = vnb.OllamaAdapter(model=MODELS["ollama"], base_url=f"http://{host}:{port}", **kw)
-    return vnb.AIOrchestrator(vessels, log_path=False, timeouts=FAST)
+    return vnb.AIOrchestrator(vessels, log_path=False, timeouts=PATIENT)
 
 
 def test_a_localhost_name_is_resolved_checked_and_the_checked_address_used(practice, dns, netguard):

@@ -14,7 +14,7 @@ import pytest
 from vessel_nb import AIOrchestrator, OpenAIAdapter, StreamInterrupted
 from vessel_nb import errors as E
 
-from .conftest import FAST
+from .conftest import HANG_LIMITS, PATIENT
 from .transcripts import load
 
 CODEX = "gpt-5-codex"
@@ -23,7 +23,7 @@ PRACTICE_KEY = "practice-key"
 
 def codex(practice, **kw) -> OpenAIAdapter:
     return OpenAIAdapter(
-        model=CODEX, api="responses", api_key=PRACTICE_KEY, base_url=practice["openai"].base_url, timeouts=FAST, **kw
+        model=CODEX, api="responses", api_key=PRACTICE_KEY, base_url=practice["openai"].base_url, timeouts=PATIENT, **kw
     )
 
 
@@ -136,7 +136,7 @@ def test_status_faults_on_the_responses_route(practice, codex_orch, code, cls):
 def test_faults_before_the_first_token(practice, codex_orch, kind, params, cls):
     practice["openai"].set_fault(kind, **params)
     with pytest.raises(E.AllVesselsFailed) as info:
-        codex_orch.ask("hi")
+        codex_orch.ask("hi", timeouts=HANG_LIMITS.get(kind))
     assert type(info.value.failures["codex"]) is cls
 
 
@@ -154,7 +154,7 @@ def test_faults_after_text_keep_the_partial_answer(practice, codex_orch, kind, c
 def test_hang_mid_stream_is_an_idle_timeout(practice, codex_orch):
     practice["openai"].set_fault("hang_mid_stream", after=2)
     with pytest.raises(StreamInterrupted) as info:
-        codex_orch.ask("hi")
+        codex_orch.ask("hi", timeouts=HANG_LIMITS["hang_mid_stream"])
     assert type(info.value.error) is E.VesselTimeout
 
 
@@ -228,7 +228,7 @@ def test_codex_answers_through_ask_and_stream_with_usage_and_reasoning(practice,
 
 
 def test_auto_switches_the_practice_openai_vessel_for_a_codex_model(practice, caplog):
-    with practice.orchestrator(log_path=False, timeouts=FAST) as orch, caplog.at_level("WARNING", logger="vessel_nb"):
+    with practice.orchestrator(log_path=False, timeouts=PATIENT) as orch, caplog.at_level("WARNING", logger="vessel_nb"):
         reply = orch.ask("hi", vessel="openai", model=CODEX)
     assert reply.vessel == "openai" and reply.text.startswith("This is the practice openai vessel")
     paths = [r.path for r in practice["openai"].requests if r.method == "POST"]
@@ -245,7 +245,7 @@ def test_magic_asks_a_codex_model_on_the_openai_vessel(practice):
     import vessel_nb
     from vessel_nb.magic import load_ipython_extension, unload_ipython_extension
 
-    with practice.orchestrator(log_path=False, timeouts=FAST) as orch:
+    with practice.orchestrator(log_path=False, timeouts=PATIENT) as orch:
         vessel_nb.use(orch)
         shell = InteractiveShell.instance()
         load_ipython_extension(shell)
@@ -269,7 +269,7 @@ def test_magic_asks_a_codex_model_on_the_openai_vessel(practice):
 def test_chat_panel_and_compare_widget_with_a_codex_vessel(practice):
     from vessel_nb.widgets import ChatPanel, CompareWidget
 
-    with practice.orchestrator(log_path=False, timeouts=FAST) as fleet_orch:
+    with practice.orchestrator(log_path=False, timeouts=PATIENT) as fleet_orch:
         claude = fleet_orch.vessels["claude"]
     with AIOrchestrator({"codex": codex(practice, name="codex"), "claude": claude}, log_path=False) as orch:
         panel = ChatPanel(orch)

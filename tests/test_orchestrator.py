@@ -11,7 +11,7 @@ import pytest
 from vessel_nb import AIOrchestrator, AllVesselsFailed, NoLocalVessel, StreamInterrupted, Timeouts
 from vessel_nb import errors as E
 
-from .conftest import FAST
+from .conftest import HANG_LIMITS, PATIENT
 
 SERVER = {"ollama": "ollama", "claude": "anthropic", "openai": "openai", "gemini": "gemini"}
 BACKUP = {"ollama": "claude", "claude": "openai", "openai": "gemini", "gemini": "ollama"}
@@ -71,6 +71,7 @@ def test_failures_before_the_first_token_fall_back(orch, practice, vessel, kind,
     error_kind = IN_BAND_KIND[vessel] if error_kind == IN_BAND else error_kind
     backup = BACKUP[vessel]
     orch.priority = [vessel, backup]
+    orch.timeouts = HANG_LIMITS.get(kind, orch.timeouts)
     practice[SERVER[vessel]].set_fault(kind, **params)
     reply = orch.ask("hello")
     assert reply.vessel == backup
@@ -96,6 +97,7 @@ MID_STREAM_FAULTS = [
 def test_failures_after_tokens_are_never_hidden(orch, practice, vessel, kind, params, error_kind):
     error_kind = IN_BAND_KIND[vessel] if error_kind == IN_BAND else error_kind
     orch.priority = [vessel, BACKUP[vessel]]
+    orch.timeouts = HANG_LIMITS.get(kind, orch.timeouts)
     practice[SERVER[vessel]].set_fault(kind, **params)
     with pytest.raises(StreamInterrupted) as info:
         orch.ask("hello")
@@ -131,7 +133,7 @@ def test_slow_first_token_within_the_limit_is_not_a_failure(orch, practice, vess
 
 def test_a_hung_vessel_cannot_hang_the_call(practice, tmp_path):
     practice["ollama"].set_fault("hang_headers")
-    orch = practice.orchestrator(log_path=False, timeouts=Timeouts(connect=1, first_token=0.5, idle=0.5, total=3))
+    orch = practice.orchestrator(log_path=False, timeouts=PATIENT.replace(first_token=0.5))
     orch.priority = ["ollama", "claude"]
     reply = orch.ask("hello")
     assert reply.vessel == "claude"
@@ -383,8 +385,8 @@ def test_health_probes_and_snapshot(orch, practice):
     assert "ollama pull qwen2.5:32b" in orch.check_health(["ollama"])["ollama"].detail
 
 
-def test_fast_orchestrator_defaults(orch):
-    assert orch.timeouts == FAST
+def test_the_fixture_orchestrator_is_patient(orch):
+    assert orch.timeouts == PATIENT
 
 
 def test_a_loading_model_is_waited_for_but_a_dead_server_is_found_quickly(practice):
@@ -395,9 +397,10 @@ def test_a_loading_model_is_waited_for_but_a_dead_server_is_found_quickly(practi
 
     patient = Timeouts(connect=2, first_token=30, idle=5, total=60)
     # loading: the chat request takes a while, but the server answers its free probe
-    practice["ollama"].set_fault("slow_first_token", delay=1.0)
+    # (probes every 1 s, each given 1 s to answer: a loaded machine still answers in time)
+    practice["ollama"].set_fault("slow_first_token", delay=2.5)
     loading = OllamaAdapter(model="llama3.2", base_url=practice["ollama"].base_url, timeouts=patient)
-    loading.liveness_every = 0.2
+    loading.liveness_every = 1.0
     orch = AIOrchestrator({"ollama": loading}, log_path=False)
     assert orch.ask("hi").vessel == "ollama"
     orch.close()

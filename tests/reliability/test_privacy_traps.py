@@ -106,7 +106,9 @@ class World:
     canary: str = field(default_factory=lambda: f"PRIVATE-CANARY-{uuid.uuid4().hex}")
 
     def arm(self) -> None:
-        """Give the local vessel its fault."""
+        """Give the local vessel its fault, and the call the one short limit it runs into
+        (setting up turns before this ran with patient limits, whatever the load)."""
+        self.orch.timeouts = LIMITS.get(self.fault, LONG)
         if self.fault != "none":
             self.fleet["ollama"].set_fault(self.fault, **FAULTS[self.fault])
 
@@ -134,7 +136,7 @@ def world(request, fleet, traps, shell):
     for trap in traps.values():
         trap.reset()
     vessels = {"ollama": OllamaAdapter(model=MODELS["ollama"], base_url=srv.base_url), **cloud_adapters(fleet, traps)}
-    orch = vnb.AIOrchestrator(vessels, log_path=False, timeouts=LIMITS.get(fault, LONG), on_interrupt=policy)
+    orch = vnb.AIOrchestrator(vessels, log_path=False, timeouts=LONG, on_interrupt=policy)
     session.use(orch)
     w = World(orch, fleet, traps, shell, fault=fault)
     yield w
