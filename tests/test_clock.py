@@ -124,3 +124,21 @@ def test_calls_queued_behind_a_full_pool_are_not_called_dead(practice):
     finally:
         orch.close()
     assert [type(r).__name__ for r in replies if isinstance(r, BaseException)] == []
+
+
+@pytest.mark.parametrize(
+    ("limits", "says"),
+    [
+        (Timeouts(connect=5, first_token=0.5, idle=30, total=60), "no first token from 127.0.0.1:9 within 0.5s"),
+        (Timeouts(connect=5, first_token=30, idle=30, total=60), "within 30s"),
+    ],
+)
+def test_the_first_token_message_gives_the_limit_as_set(limits, says):
+    """A limit under a second is not printed as "0s"."""
+    loop = asyncio.new_event_loop()
+    try:
+        clock = clock_mod.AttemptClock(loop, limits, None)
+        err = clock.timeout_error(OllamaAdapter(model="m", base_url="http://127.0.0.1:9"))
+    finally:
+        loop.close()
+    assert says in str(err)

@@ -140,7 +140,7 @@ class AttemptClock:
         if self.got_text:
             return E.VesselTimeout(f"the stream went silent for {self.t.idle:g}s", vessel=adapter.name)
         return E.VesselTimeout(
-            f"no first token from {adapter.host_label} within {self.first - self.start:.0f}s",
+            f"no first token from {adapter.host_label} within {self.t.first_token:g}s",
             vessel=adapter.name,
             hint="raise timeouts.first_token if the model is slow to load",
         )
