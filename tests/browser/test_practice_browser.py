@@ -1,4 +1,4 @@
-"""Practice mode in a fresh notebook in JupyterLab, set up as Binder sets it up.
+"""Practice mode in a fresh notebook in JupyterLab and in Notebook 7, set up as Binder sets it up.
 
 The kernel gets what binder/start and binder/postBuild give every Binder session: the
 ``VESSEL_NB_PRACTICE=auto`` environment, and the IPython kernel config line that loads the
@@ -36,10 +36,17 @@ def _binder_config_line() -> str:
     return re.search(r"echo '(c\.InteractiveShellApp\.extensions\.append\([^']*)'", text).group(1)
 
 
+@pytest.fixture(params=["lab", "notebook7"])
+def frontend(request):
+    """JupyterLab, then Jupyter Notebook 7: yields (name, base_url, root_dir)."""
+    base, root = request.getfixturevalue(request.param)
+    return request.param, base, root
+
+
 @pytest.fixture
-def binder_kernel(lab, tmp_path):
-    """A kernel spec whose kernels start as on Binder: yields its name."""
-    base, root = lab
+def binder_kernel(frontend, tmp_path):
+    """A kernel spec (in the server under test) whose kernels start as on Binder: yields its name."""
+    _name, base, root = frontend
     spec_dir = root.parent / "data" / "kernels" / BINDER_KERNEL
     spec_dir.mkdir(parents=True, exist_ok=True)
     profile = tmp_path / "ipython" / "profile_default"
@@ -77,8 +84,8 @@ def _picture() -> bytes:
     return buf.getvalue()
 
 
-def test_a_fresh_notebook_answers_in_practice_mode_with_no_setup_cell(lab, binder_kernel, fresh_page, artifacts):
-    base, root = lab
+def test_a_fresh_notebook_answers_in_practice_mode_with_no_setup_cell(frontend, binder_kernel, fresh_page, artifacts):
+    name, base, root = frontend
     picture = base64.b64encode(_picture()).decode()
     cells = [
         nbformat.v4.new_code_cell("%%ask\nHello! Who is answering?"),
@@ -91,11 +98,16 @@ def test_a_fresh_notebook_answers_in_practice_mode_with_no_setup_cell(lab, binde
     nbformat.write(nb, root / "fresh.ipynb")
 
     page = fresh_page
-    page.goto(f"{base}/lab/tree/fresh.ipynb?reset")
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
-    run_all(page, page.locator('[title^="Change kernel for"]', has_text="| Idle"))
+    if name == "lab":
+        page.goto(f"{base}/lab/tree/fresh.ipynb?reset")
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
+        run_all(page, page.locator('[title^="Change kernel for"]', has_text="| Idle"))
+    else:  # Notebook 7 has no status bar: a blank kernel status (only -fade) means connected
+        page.goto(f"{base}/notebooks/fresh.ipynb")
+        run_all(page, page.locator(".jp-NotebookKernelStatus-fade:not(.jp-NotebookKernelStatus-info)"))
     wait_all_ran(page, len(cells))
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
+    if name == "lab":
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
     no_error_outputs(page)
 
     first = cell(page, 0)
@@ -122,6 +134,6 @@ def test_a_fresh_notebook_answers_in_practice_mode_with_no_setup_cell(lab, binde
     rows = table.locator("tbody tr").all_inner_texts()
     assert "What colour is this?" in rows[0] and "Hello! Who is answering?" in rows[-1], rows
 
-    page.screenshot(path=str(artifacts / "practice-mode-fresh-notebook.png"), full_page=True)
-    cell(page, 0).screenshot(path=str(artifacts / "practice-mode-first-ask.png"))
-    cell(page, 2).screenshot(path=str(artifacts / "practice-mode-vision-thumbnail.png"))
+    page.screenshot(path=str(artifacts / f"practice-mode-fresh-notebook-{name}.png"), full_page=True)
+    cell(page, 0).screenshot(path=str(artifacts / f"practice-mode-first-ask-{name}.png"))
+    cell(page, 2).screenshot(path=str(artifacts / f"practice-mode-vision-thumbnail-{name}.png"))
