@@ -455,3 +455,32 @@ def test_an_orchestrator_is_a_context_manager(practice, tmp_path):
     from vessel_nb.calllog import CallLog
 
     assert len(CallLog(tmp_path / "c.sqlite3").load_all()) == 1
+
+
+def test_a_private_calls_only_local_vessel_is_tried_even_while_it_cools_down(orch, practice):
+    """Skipping a cooling vessel is for the sake of a later one; with none left, it is tried."""
+    practice["ollama"].set_fault("status", code=503)
+    with pytest.raises(NoLocalVessel):
+        orch.ask("one", task={"private": True})
+    practice["ollama"].clear_fault()
+    assert orch.health_snapshot()["ollama"].state == "cooling"
+    reply = orch.ask("two", task={"private": True})  # Ollama is back: the call reaches it
+    assert reply.vessel == "ollama" and orch.log.rows[-1]["outcome"] == "ok"
+
+
+def test_when_every_remaining_vessel_is_cooling_the_next_one_is_tried(practice):
+    vessels = {name: a for name, a in practice.adapters().items() if name in ("claude", "openai")}
+    orch = practice.orchestrator(vessels=vessels, log_path=False, timeouts=PATIENT)
+    orch.priority = ["claude", "openai"]
+    for server in ("anthropic", "openai"):
+        practice[server].set_fault("status", code=503)
+    with pytest.raises(AllVesselsFailed):
+        orch.ask("one")
+    for server in ("anthropic", "openai"):
+        practice[server].clear_fault()
+    snapshot = orch.health_snapshot()
+    assert snapshot["claude"].state == snapshot["openai"].state == "cooling"
+    # claude is cooling but so is every vessel after it: it is tried (and answers)
+    reply = orch.ask("two")
+    assert reply.vessel == "claude" and [a.outcome for a in reply.attempts] == ["ok"]
+    orch.close()

@@ -81,8 +81,15 @@ async def attempt_in_turn(
     failures: dict[str, E.VesselError] = {}
     for index, cand in enumerate(candidates):
         last = index == len(candidates) - 1
+        # A cooling vessel is skipped only for a later one that will really be tried: when
+        # every remaining candidate is cooling (or has no key), it is tried anyway rather than
+        # the call failing without trying anything (e.g. the only local vessel of a private
+        # call, cooled after a dropped connection, is back up).
+        spare = any(_ready(c, vessels[c.name], states[c.name]) for c in candidates[index + 1 :])
         try:
-            attempt = _one_attempt(call, cand, vessels[cand.name], states[cand.name], log, attempts, started)
+            attempt = _one_attempt(
+                call, cand, vessels[cand.name], states[cand.name], log, attempts, started, skip_cooling=spare
+            )
             async with aclosing(attempt) as chunks:
                 async for chunk in chunks:
                     yield chunk
@@ -111,6 +118,8 @@ async def _one_attempt(
     log: CallLog,
     attempts: list[Attempt],
     call_started: float,
+    *,
+    skip_cooling: bool = True,
 ) -> AsyncIterator[Chunk]:
     """Try one vessel: yield its text chunks, then the ``done`` chunk with the Reply.
 
@@ -136,7 +145,7 @@ async def _one_attempt(
         prompt=call.prompt,
     )
     attempts.append(att)
-    if (skip := _skip_reason(cand, adapter, state)) is not None:
+    if (skip := _skip_reason(cand, adapter, state, skip_cooling=skip_cooling)) is not None:
         att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
         log.append(att)
         raise skip
@@ -227,10 +236,18 @@ async def _one_attempt(
     raise failure
 
 
-def _skip_reason(cand: Candidate, adapter: BaseAdapter, state: VesselState) -> E.VesselError | None:
-    """Why this vessel is not tried at all (no key, or cooling down after a failure), if so."""
+def _ready(cand: Candidate, adapter: BaseAdapter, state: VesselState) -> bool:
+    """True when this candidate would be tried now (it has its key and is not cooling down)."""
+    return adapter.missing_key() is None and (cand.explicit or state.cooling_for() <= 0)
+
+
+def _skip_reason(
+    cand: Candidate, adapter: BaseAdapter, state: VesselState, *, skip_cooling: bool = True
+) -> E.VesselError | None:
+    """Why this vessel is not tried at all (no key, or cooling down after a failure while a
+    later candidate is ready), if so."""
     skip = adapter.missing_key()
-    if skip is None and not cand.explicit and state.cooling_for() > 0:
+    if skip is None and skip_cooling and not cand.explicit and state.cooling_for() > 0:
         skip = E.VesselUnavailable(
             f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
             vessel=cand.name,

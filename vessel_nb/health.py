@@ -3,7 +3,8 @@
 A healthy cloud vessel costs no extra round trip per call: there is no paid or network
 preflight. Its health is learned from the calls themselves. After a failure the vessel
 cools down (Retry-After when the provider gave one, else a backoff that doubles) and is
-skipped at no cost until then; the first call after that tries it again.
+skipped at no cost until then (but only for a later vessel of the same call that is ready:
+see ``fallback.attempt_in_turn``); the first call after that tries it again.
 
 A local vessel that refused the connection is not cooled down at all: trying it again
 costs well under a millisecond, and that is what makes recovery immediate when a person
