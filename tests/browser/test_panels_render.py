@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -135,125 +136,150 @@ def distance_from_end(view) -> float:
 
 
 # --- JupyterLab ------------------------------------------------------------------------------
-def test_lab_markdown_safety_copy_insert_scroll_themes_and_reopening(browser, lab, hostile_fleet, artifacts):
+@pytest.fixture(scope="module")
+def lab_page(browser, lab, hostile_fleet):
+    """The render notebook open and run in JupyterLab; the tests below share it, in order
+    (each a step: a failure names the step, and the page is dumped under that name)."""
     base, root = lab
     nbformat.write(render_notebook(hostile_fleet), root / "render.ipynb")
     requests: list[str] = []
     context, page = open_page(browser, base, "/lab/tree/render.ipynb?reset", requests)
+    state = SimpleNamespace(base=base, root=root, page=page, requests=requests, cid=None)
     try:
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=WAIT)
         run_all(page)
         views = page.locator(".vnb-chat")
         views.nth(1).wait_for()
-
-        # chat: Markdown while streaming, then the final render, in both views
-        entry = ask_in_view(page, views.first, "Show me some Markdown.")
-        cid = entry.get_attribute("data-id")
-        page.locator(f'.vnb-entry[data-id="{cid}"][data-status="streaming"] .vnb-text h2').first.wait_for()
-        for i in (0, 1):
-            views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
-            assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
-        assert_inert(page, requests)
-        views.first.screenshot(path=str(artifacts / "render-chat-light.png"))
-
-        # comparison: every column rendered
-        cmp = page.locator(".vnb-cmp")
-        cmp.scroll_into_view_if_needed()
-        cmp.locator("textarea.vnb-prompt").click()
-        cmp.locator("textarea.vnb-prompt").press_sequentially("Markdown, please.", delay=5)
-        cmp.locator("button.vnb-run").click()
-        page.locator('.vnb-cmp[data-state="done"]').wait_for(timeout=WAIT)
-        for i in range(2):
-            assert_rendered(cmp.locator(".vnb-col").nth(i).locator(".vnb-text"))
-        assert_inert(page, requests)
-        cmp.screenshot(path=str(artifacts / "render-compare-light.png"))
-
-        # copy a code block, copy the answer, insert the code into a new cell below the panel
-        chat_entry = views.first.locator(f'.vnb-entry[data-id="{cid}"]')
-        chat_entry.locator(".vnb-code .vnb-copy").first.click()
-        assert page.evaluate("navigator.clipboard.readText()") == CODE
-        chat_entry.locator(".vnb-badge .vnb-copy").click()
-        assert page.evaluate("navigator.clipboard.readText()") == HOSTILE_MD
-        cells_before = page.locator(".jp-Notebook .jp-Cell").count()
-        panel_cell = cell_index_of(page, views.first)
-        chat_entry.locator(".vnb-code .vnb-insert").first.click()
-        page.wait_for_function(
-            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells_before + 1}"
-        )
-        inserted = page.locator(".jp-Notebook .jp-Cell").nth(panel_cell + 1)
-        assert CODE.splitlines()[0] in inserted.locator(".jp-InputArea").inner_text()
-
-        # follow the newest message: both views end at the bottom; scrolled up, a view stays
-        # put and offers "Jump to latest"; a view shown again opens at the bottom
-        second = ask_in_view(page, views.first, "And again.")
-        sid = second.get_attribute("data-id")
-        views.nth(1).locator(f'.vnb-entry[data-id="{sid}"][data-status="streaming"]').wait_for()
-        views.nth(1).locator(".vnb-transcript").evaluate(
-            "(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }"
-        )
-        for i in (0, 1):
-            views.nth(i).locator(f'.vnb-entry[data-id="{sid}"][data-status="done"]').wait_for(timeout=WAIT)
-        assert distance_from_end(views.first) < 40, "the view did not follow the answer"
-        assert distance_from_end(views.nth(1)) > 200, "a view scrolled up was pulled down"
-        jump = views.nth(1).locator(".vnb-jump")
-        assert jump.is_visible()
-        jump.click()
-        page.wait_for_function(
-            "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
-            arg=views.nth(1).locator(".vnb-transcript").element_handle(),
-        )
-        assert not jump.is_visible()
-        shown_again = page.locator(".jp-Notebook .jp-Cell").nth(cell_index_of(page, views.nth(1)))
-        shown_again.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.vnb-chat').length === 2 && document.querySelectorAll('.vnb-chat')[1].querySelectorAll('.vnb-entry').length === 2"
-        )
-        page.wait_for_function(
-            "() => { const t = document.querySelectorAll('.vnb-chat')[1].querySelector('.vnb-transcript'); return t.scrollHeight > t.clientHeight && t.scrollHeight - t.scrollTop - t.clientHeight < 40; }"
-        )
-        views.nth(1).screenshot(path=str(artifacts / "render-chat-shown-again.png"))
-
-        # dark theme, then back to light (the theme is a setting of the server, which later
-        # tests share: the finally below restores it if anything here fails)
-        set_theme(page, "JupyterLab Dark")
-        page.wait_for_timeout(500)  # the theme's CSS transition
-        views.first.scroll_into_view_if_needed()
-        views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
-        cmp.scroll_into_view_if_needed()
-        cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
-        set_theme(page, "JupyterLab Light")
-
-        # save; the widget state is in the file, without a key; stop the kernel and reopen
-        page.keyboard.press("Control+s")
-        page.locator(".jp-mod-dirty").first.wait_for(state="detached")
-        saved = json.loads((root / "render.ipynb").read_text())
-        state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-        transcripts = [m["state"]["transcript"] for m in state.values() if "transcript" in m["state"]]
-        assert transcripts and "<h2>Markdown check</h2>" in transcripts[0][0]["html"]
-        outputs = [o for c in saved["cells"][1:] for o in c.get("outputs", [])]
-        fallbacks = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
-        # the fallback for viewers without widgets was brought up to date at the save
-        assert any("<h2>Markdown check</h2>" in f and "And again." in f for f in fallbacks), fallbacks
-        assert any("Markdown, please." in f for f in fallbacks), fallbacks
-        for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
-            assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
-        for session in json.loads(_get(base + "/api/sessions")):  # stop the kernel: its widgets are gone
-            if session["path"].endswith("render.ipynb"):
-                _api(base, "DELETE", f"/api/sessions/{session['id']}")
-        page.reload()
-        page.locator(".vnb-chat .vnb-entry .vnb-text h2").first.wait_for(timeout=WAIT)
-        assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
-        assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
-        page.screenshot(path=str(artifacts / "render-reopened-without-kernel.png"))
-    except Exception:
-        page.screenshot(path=str(artifacts / "failure-render-lab.png"), full_page=True)
-        (artifacts / "failure-render-lab-console.txt").write_text("\n".join(page.vnb_console))
-        raise
+        state.views, state.cmp = views, page.locator(".vnb-cmp")
+        yield state
     finally:
-        with contextlib.suppress(Exception):  # best effort: the failure above is the news
+        with contextlib.suppress(Exception):  # the theme is the server's: later tests share it
             set_theme(page, "JupyterLab Light")
         context.close()
+
+
+@pytest.fixture
+def lab_state(request, lab_page):
+    request.node.vnb_page = lab_page.page  # for the failure dump in conftest
+    return lab_page
+
+
+def test_lab_chat_renders_markdown_while_streaming_and_makes_it_inert(lab_state, artifacts):
+    page, views, requests = lab_state.page, lab_state.views, lab_state.requests
+    # chat: Markdown while streaming, then the final render, in both views
+    entry = ask_in_view(page, views.first, "Show me some Markdown.")
+    cid = lab_state.cid = entry.get_attribute("data-id")
+    page.locator(f'.vnb-entry[data-id="{cid}"][data-status="streaming"] .vnb-text h2').first.wait_for()
+    for i in (0, 1):
+        views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
+        assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
+    assert_inert(page, requests)
+    views.first.screenshot(path=str(artifacts / "render-chat-light.png"))
+
+
+def test_lab_comparison_renders_every_column(lab_state, artifacts):
+    page, requests = lab_state.page, lab_state.requests
+    # comparison: every column rendered
+    cmp = page.locator(".vnb-cmp")
+    cmp.scroll_into_view_if_needed()
+    cmp.locator("textarea.vnb-prompt").click()
+    cmp.locator("textarea.vnb-prompt").press_sequentially("Markdown, please.", delay=5)
+    cmp.locator("button.vnb-run").click()
+    page.locator('.vnb-cmp[data-state="done"]').wait_for(timeout=WAIT)
+    for i in range(2):
+        assert_rendered(cmp.locator(".vnb-col").nth(i).locator(".vnb-text"))
+    assert_inert(page, requests)
+    cmp.screenshot(path=str(artifacts / "render-compare-light.png"))
+
+
+def test_lab_copy_code_copy_answer_and_insert_cell(lab_state):
+    page, views, cid = lab_state.page, lab_state.views, lab_state.cid
+    assert cid, "needs the chat answer of the first test"
+    # copy a code block, copy the answer, insert the code into a new cell below the panel
+    chat_entry = views.first.locator(f'.vnb-entry[data-id="{cid}"]')
+    chat_entry.locator(".vnb-code .vnb-copy").first.click()
+    assert page.evaluate("navigator.clipboard.readText()") == CODE
+    chat_entry.locator(".vnb-badge .vnb-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == HOSTILE_MD
+    cells_before = page.locator(".jp-Notebook .jp-Cell").count()
+    panel_cell = cell_index_of(page, views.first)
+    chat_entry.locator(".vnb-code .vnb-insert").first.click()
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells_before + 1}")
+    inserted = page.locator(".jp-Notebook .jp-Cell").nth(panel_cell + 1)
+    assert CODE.splitlines()[0] in inserted.locator(".jp-InputArea").inner_text()
+
+
+def test_lab_views_follow_the_newest_message_and_a_view_shown_again_opens_at_the_end(lab_state, artifacts):
+    page, views = lab_state.page, lab_state.views
+    # follow the newest message: both views end at the bottom; scrolled up, a view stays
+    # put and offers "Jump to latest"; a view shown again opens at the bottom
+    second = ask_in_view(page, views.first, "And again.")
+    sid = second.get_attribute("data-id")
+    views.nth(1).locator(f'.vnb-entry[data-id="{sid}"][data-status="streaming"]').wait_for()
+    views.nth(1).locator(".vnb-transcript").evaluate(
+        "(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }"
+    )
+    for i in (0, 1):
+        views.nth(i).locator(f'.vnb-entry[data-id="{sid}"][data-status="done"]').wait_for(timeout=WAIT)
+    assert distance_from_end(views.first) < 40, "the view did not follow the answer"
+    assert distance_from_end(views.nth(1)) > 200, "a view scrolled up was pulled down"
+    jump = views.nth(1).locator(".vnb-jump")
+    assert jump.is_visible()
+    jump.click()
+    page.wait_for_function(
+        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
+        arg=views.nth(1).locator(".vnb-transcript").element_handle(),
+    )
+    assert not jump.is_visible()
+    shown_again = page.locator(".jp-Notebook .jp-Cell").nth(cell_index_of(page, views.nth(1)))
+    shown_again.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.vnb-chat').length === 2 && document.querySelectorAll('.vnb-chat')[1].querySelectorAll('.vnb-entry').length === 2"
+    )
+    page.wait_for_function(
+        "() => { const t = document.querySelectorAll('.vnb-chat')[1].querySelector('.vnb-transcript'); return t.scrollHeight > t.clientHeight && t.scrollHeight - t.scrollTop - t.clientHeight < 40; }"
+    )
+    views.nth(1).screenshot(path=str(artifacts / "render-chat-shown-again.png"))
+
+
+def test_lab_dark_theme(lab_state, artifacts):
+    page, views, cmp = lab_state.page, lab_state.views, lab_state.cmp
+    # dark theme, then back to light (the theme is a setting of the server, which later
+    # tests share: lab_page restores it if anything here fails)
+    set_theme(page, "JupyterLab Dark")
+    page.wait_for_timeout(500)  # the theme's CSS transition
+    views.first.scroll_into_view_if_needed()
+    views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
+    cmp.scroll_into_view_if_needed()
+    cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
+    set_theme(page, "JupyterLab Light")
+
+
+def test_lab_saved_notebook_reopens_without_a_kernel(lab_state, artifacts):
+    page, base, root = lab_state.page, lab_state.base, lab_state.root
+    # save; the widget state is in the file, without a key; stop the kernel and reopen
+    page.keyboard.press("Control+s")
+    page.locator(".jp-mod-dirty").first.wait_for(state="detached")
+    saved = json.loads((root / "render.ipynb").read_text())
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    transcripts = [m["state"]["transcript"] for m in state.values() if "transcript" in m["state"]]
+    assert transcripts and "<h2>Markdown check</h2>" in transcripts[0][0]["html"]
+    outputs = [o for c in saved["cells"][1:] for o in c.get("outputs", [])]
+    fallbacks = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    # the fallback for viewers without widgets was brought up to date at the save
+    assert any("<h2>Markdown check</h2>" in f and "And again." in f for f in fallbacks), fallbacks
+    assert any("Markdown, please." in f for f in fallbacks), fallbacks
+    for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
+        assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
+    for session in json.loads(_get(base + "/api/sessions")):  # stop the kernel: its widgets are gone
+        if session["path"].endswith("render.ipynb"):
+            _api(base, "DELETE", f"/api/sessions/{session['id']}")
+    page.reload()
+    page.locator(".vnb-chat .vnb-entry .vnb-text h2").first.wait_for(timeout=WAIT)
+    assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    page.screenshot(path=str(artifacts / "render-reopened-without-kernel.png"))
 
 
 # --- Notebook 7 -------------------------------------------------------------------------------
