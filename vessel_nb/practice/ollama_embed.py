@@ -15,18 +15,26 @@ from .ollama_base import OllamaHandler, canonical
 from .replies import count_pieces
 
 
+def _known_model(handler: OllamaHandler, body: dict) -> str | None:
+    """The body's model, or None after answering 400 (none given) or 404 (not pulled), as Ollama does."""
+    model = body.get("model")
+    if not model:
+        handler.json(400, {"error": "model is required"})
+        return None
+    if handler.find_model(model) is None:
+        handler.json(404, {"error": f"model '{model}' not found"})
+        return None
+    return model
+
+
 class Embed(OllamaHandler):
     """``POST /api/embed``."""
 
     def post(self) -> None:  # noqa: D102
         t0 = time.perf_counter_ns()
         body = self.body_dict()
-        model = body.get("model")
-        if not model:
-            self.json(400, {"error": "model is required"})
-            return
-        if self.find_model(model) is None:
-            self.json(404, {"error": f"model '{model}' not found"})
+        model = _known_model(self, body)
+        if model is None:
             return
         texts = body.get("input", [])
         texts = [texts] if isinstance(texts, str) else texts
@@ -54,12 +62,8 @@ class Embeddings(OllamaHandler):
 
     def post(self) -> None:  # noqa: D102
         body = self.body_dict()
-        model = body.get("model")
-        if not model:
-            self.json(400, {"error": "model is required"})
-            return
-        if self.find_model(model) is None:
-            self.json(404, {"error": f"model '{model}' not found"})
+        model = _known_model(self, body)
+        if model is None:
             return
         prompt = body.get("prompt")
         vector = practice_vector(canonical(model), prompt) if isinstance(prompt, str) and prompt else []
