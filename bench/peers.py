@@ -29,6 +29,24 @@ def _sdk_http(sdk: Any) -> Any:
     return sdk.DefaultAsyncHttpxClient(limits=limits)
 
 
+class _Tally:
+    """Answer tokens seen and the time to the first, for one call: the same bookkeeping (and
+    the same cost per token) for every contender."""
+
+    __slots__ = ("start", "ttft", "tokens")
+
+    def __init__(self) -> None:
+        self.start, self.ttft, self.tokens = time.perf_counter(), None, 0
+
+    def token(self) -> None:
+        self.tokens += 1
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self.start
+
+    def result(self) -> tuple[float | None, int]:
+        return self.ttft, self.tokens
+
+
 def _prompt(n: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"n={n}"}]
 
@@ -44,8 +62,7 @@ class Raw:
         )
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         body = {"model": "bench", "messages": _prompt(n), "stream": True, "max_tokens": n}
         async with self.client.stream("POST", self.url, json=body) as r:
             async for line in r.aiter_lines():
@@ -60,10 +77,8 @@ class Raw:
                 else:
                     text = None
                 if text:
-                    tokens += 1
-                    if ttft is None:
-                        ttft = time.perf_counter() - start
-        return ttft, tokens
+                    tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -88,14 +103,11 @@ class VesselStream:
         self.orch, self.vessel = orch, vessel
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         async for chunk in self.orch.stream(f"n={n}", vessel=self.vessel):
             if chunk.content:
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-        return ttft, tokens
+                tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         pass
@@ -105,15 +117,12 @@ class VesselStreamSync(VesselStream):
     """``with orch.stream_sync(...) as chunks`` (blocks the benchmark's loop, as a cell does)."""
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         with self.orch.stream_sync(f"n={n}", vessel=self.vessel) as chunks:
             for chunk in chunks:
                 if chunk.content:
-                    tokens += 1
-                    if ttft is None:
-                        ttft = time.perf_counter() - start
-        return ttft, tokens
+                    tally.token()
+        return tally.result()
 
 
 class VesselAsk(VesselStream):
@@ -133,15 +142,12 @@ class OpenAISDK:
         self.client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="bench", http_client=_sdk_http(openai))
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         stream = await self.client.chat.completions.create(model="bench", messages=_prompt(n), stream=True)
         async for ev in stream:
             if ev.choices and ev.choices[0].delta.content:
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-        return ttft, tokens
+                tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         await self.client.close()
@@ -156,15 +162,12 @@ class AnthropicSDK:
         self.client = anthropic.AsyncAnthropic(base_url=base, api_key="bench", http_client=_sdk_http(anthropic))
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         stream = await self.client.messages.create(model="bench", max_tokens=n, messages=_prompt(n), stream=True)
         async for ev in stream:
             if ev.type == "content_block_delta" and getattr(ev.delta, "text", ""):
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-        return ttft, tokens
+                tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         await self.client.close()
@@ -179,14 +182,11 @@ class OllamaSDK:
         self.client = ollama.AsyncClient(host=base, limits=LIMITS)
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         async for part in await self.client.chat(model="bench", messages=_prompt(n), stream=True):
             if part.message.content:
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-        return ttft, tokens
+                tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         await self.client._client.aclose()
@@ -203,17 +203,14 @@ class LiteLLM:
         self.base = base + "/v1"
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         stream = await self.acompletion(
             model="openai/bench", api_base=self.base, api_key="bench", messages=_prompt(n), stream=True
         )
         async for ev in stream:
             if ev.choices and ev.choices[0].delta.content:
-                tokens += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - start
-        return ttft, tokens
+                tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         pass
@@ -228,15 +225,12 @@ class PydanticAI:
         self.agent = Agent(model)
 
     async def call(self, n: int) -> tuple[float | None, int]:
-        start = time.perf_counter()
-        ttft, tokens = None, 0
+        tally = _Tally()
         async with self.agent.run_stream(f"n={n}") as result:
             async for text in result.stream_text(delta=True, debounce_by=None):
                 if text:
-                    tokens += 1
-                    if ttft is None:
-                        ttft = time.perf_counter() - start
-        return ttft, tokens
+                    tally.token()
+        return tally.result()
 
     async def close(self) -> None:
         await close_pydantic_clients()
