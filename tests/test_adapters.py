@@ -4,6 +4,7 @@ pieces, must give the right text, usage or error; requests must match the record
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import pytest
@@ -127,6 +128,18 @@ def test_retry_after_comes_from_header_or_body():
     assert exc.failures["v"].retry_after == 17
     exc, _ = ask("gemini-error-before-stream.txt", 0)
     assert exc.failures["v"].retry_after == 38
+
+
+@pytest.mark.parametrize(("delay", "seconds"), [("0.250s", 0.25), ("1.5s", 1.5), ("2.000000001s", 2.000000001)])
+def test_a_fractional_retry_delay_reaches_the_error(delay, seconds):
+    name = "gemini-error-before-stream.txt"
+    recorded = load(name)
+    body = recorded.body.replace(b'"retryDelay": "38s"', f'"retryDelay": "{delay}"'.encode())
+    assert body != recorded.body
+    orch = AIOrchestrator({"v": adapter_for(name, replay(dataclasses.replace(recorded, body=body), 1))}, log_path=False)
+    with pytest.raises(E.AllVesselsFailed) as info:
+        orch.ask("Why is the sky blue?")
+    assert info.value.failures["v"].retry_after == pytest.approx(seconds, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -592,6 +592,17 @@ def test_status_fault_sends_the_providers_error(serve, route, code):
     assert post(route, srv).status_code == 200  # times=1
 
 
+@pytest.mark.parametrize(
+    ("seconds", "sent"), [(7, "7s"), (0.25, "0.250s"), (1.5, "1.500s"), (2.0001, "2.000100s"), (1e-9, "0.000000001s")]
+)
+def test_gemini_retry_delay_is_a_protobuf_duration(serve, seconds, sent):
+    # Google writes a Duration with 0, 3, 6 or 9 fractional digits: a sub-second delay is not "0s"
+    srv = serve("gemini")
+    srv.set_fault("status", code=429, retry_after=seconds, times=1)
+    r = post("gemini", srv)
+    assert r.json()["error"]["details"][-1]["retryDelay"] == sent
+
+
 def test_gemini_429_matches_its_transcript(serve):
     srv = serve("gemini")
     srv.set_fault("status", code=429)

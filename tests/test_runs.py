@@ -131,10 +131,11 @@ def test_429s_pace_the_whole_vessel_and_nothing_is_lost(orch, practice):
 
 
 def test_gemini_retry_delay_is_honoured(orch, practice):
-    practice["gemini"].set_fault("status", code=429, retry_after=1, times=1)  # RetryInfo.retryDelay "1s"
+    # RetryInfo.retryDelay "0.600s": a sub-second delay is a fractional Duration, not "0s"
+    practice["gemini"].set_fault("status", code=429, retry_after=0.6, times=1)
     run = orch.map([f"q{i} hi" for i in range(4)], vessels=["gemini"], per_vessel=2, progress=False).wait(timeout=60)
     assert set(run.df.outcome) == {"ok"} and run.df.retries.sum() == 1
-    assert run.pacing["gemini"] == {"limit": 2, "rate_limited": 1, "paused_s": pytest.approx(1.0, abs=0.05)}
+    assert run.pacing["gemini"] == {"limit": 2, "rate_limited": 1, "paused_s": pytest.approx(0.6, abs=0.05)}
 
 
 def test_retries_run_out_into_a_failed_row(orch, practice):

@@ -12,6 +12,7 @@ import pytest
 from vessel_nb import AIOrchestrator, ClaudeAdapter, GeminiAdapter, OpenAIAdapter
 from vessel_nb import errors as E
 from vessel_nb.adapters import translate
+from vessel_nb.adapters.translate import duration_seconds, retry_after
 from vessel_nb.health import VesselState
 
 KEY = "sk-test-SECRET-0123456789"
@@ -162,3 +163,19 @@ def test_request_shaped_failure_codes_are_refused_requests():
     adapter = OpenAIAdapter(api_key=KEY)
     failed = {"error": {"code": "invalid_image", "message": "The image could not be read."}}
     assert type(translate.from_event(adapter, failed)) is E.BadRequest
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("38s", 38.0), ("0.250s", 0.25), ("1.5s", 1.5), (".5s", 0.5), ("3.000000001s", 3.000000001), ("-1.5s", 0.0)],
+)
+def test_a_retry_delay_is_read_as_a_protobuf_duration(text, seconds):
+    assert duration_seconds(text) == pytest.approx(seconds, abs=1e-12)
+    body = json.dumps({"error": {"code": 429, "details": [{"retryDelay": text}]}}).encode()
+    assert retry_after({}, body) == pytest.approx(seconds, abs=1e-12)
+
+
+@pytest.mark.parametrize("text", ["..s", "1.2.3s", "s", "1.5", "1,5s", "1.0000000001s", "1.5 s", "12m"])
+def test_a_retry_delay_that_is_not_a_duration_is_ignored(text):
+    body = json.dumps({"error": {"code": 429, "details": [{"retryDelay": text}]}}).encode()
+    assert duration_seconds(text) is None and retry_after({}, body) is None

@@ -77,9 +77,24 @@ def retry_after(headers: httpx.Headers | dict[str, str], body: bytes = b"") -> f
                 return max(0.0, parsed.timestamp() - time.time())
     for detail in _error_fields(body).get("details", []) or []:
         delay = isinstance(detail, dict) and detail.get("retryDelay")
-        if isinstance(delay, str) and (m := re.fullmatch(r"([\d.]+)s", delay)):
-            return float(m.group(1))
+        if isinstance(delay, str) and (seconds := duration_seconds(delay)) is not None:
+            return seconds
     return None
+
+
+# A google.protobuf.Duration in JSON: seconds with up to 9 fractional digits and an "s"
+# ("38s", "1.500s", "0.250s"; readers also take "0.25s" and ".5s"). A negative delay is no
+# wait at all; anything else is not a Duration and is ignored, never a crash.
+_DURATION = re.compile(r"(-)?(\d*)(?:\.(\d{0,9}))?s")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in a protobuf Duration string (Gemini's ``retryDelay``), or None if it is not one."""
+    m = _DURATION.fullmatch(text.strip())
+    if m is None or not (m.group(2) or m.group(3)):
+        return None
+    seconds = int(m.group(2) or 0) + int((m.group(3) or "0").ljust(9, "0")) / 1e9
+    return 0.0 if m.group(1) else seconds
 
 
 # What an error *code* or *type* stands for, as the HTTP status that carries it when the

@@ -76,6 +76,19 @@ def error_obj(code: int, status: str, message: str, details: list | None = None)
     return {"error": err}
 
 
+def duration(seconds: float) -> str:
+    """``seconds`` as a protobuf Duration in JSON, the way Google writes it: whole seconds
+    bare ("38s"), else 3, 6 or 9 fractional digits ("0.250s", "1.500s", "0.000001s")."""
+    nanos = round(seconds * 1e9)
+    whole, frac = divmod(nanos, 1_000_000_000)
+    if not frac:
+        return f"{whole}s"
+    digits = f"{frac:09d}"
+    while digits.endswith("000"):
+        digits = digits[:-3]
+    return f"{whole}.{digits}s"
+
+
 def quota_error(model: str, retry_after: float) -> dict:
     """The 429 body, with the retry hint in RetryInfo (Gemini sends no Retry-After)."""
     metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
@@ -106,7 +119,7 @@ def quota_error(model: str, retry_after: float) -> dict:
                 }
             ],
         },
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{int(retry_after)}s"},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": duration(retry_after)},
     ]
     return error_obj(429, "RESOURCE_EXHAUSTED", message, details)
 
