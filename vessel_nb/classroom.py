@@ -100,15 +100,11 @@ def forced_practice() -> bool:
 def ollama_models(base_url: str | None = None, timeout: float = PROBE_TIMEOUT) -> list[str] | None:
     """Models pulled in the Ollama at ``base_url`` (default: ``$OLLAMA_HOST`` or 127.0.0.1:11434),
     or None when no Ollama answers there."""
-    import httpx
+    from .loop import run_sync
 
-    url = OllamaAdapter(base_url=base_url).base_url
-    try:
-        response = httpx.get(url + "/api/tags", timeout=timeout)
-        response.raise_for_status()
-        return [m["name"] for m in response.json().get("models", []) if isinstance(m, dict) and m.get("name")]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    # On the background loop, under one deadline for the whole request: a port held by
+    # something that drip-feeds bytes must not hang the set-up cell or %ask practice.
+    return run_sync(OllamaAdapter(base_url=base_url).pulled_models(timeout), timeout=timeout + 5)
 
 
 def pick_model(pulled: Sequence[str]) -> str | None:

@@ -7,12 +7,19 @@ for one call from its own arguments; nothing shared is changed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from .types import TASK_KEYS
+
+CAPABILITY_LIMIT = 10.0
+"""seconds, in all, to learn whether a vessel can do what a call needs (e.g. Ollama's
+``/api/show``): planning happens before any attempt's clock starts, so it has its own limit"""
+_log = logging.getLogger("vessel_nb")
 
 if TYPE_CHECKING:
     from .adapters.base import BaseAdapter
@@ -96,7 +103,7 @@ async def plan(
                 "(local: an Ollama on this machine, or an adapter made with local=True). Nothing was sent."
             )
     if need_vision:
-        names = [n for n in names if await vessels[n].supports("vision")]
+        names = [n for n in names if await _can(vessels[n], "vision")]
         reason = "vision" if reason == "priority" else f"{reason}+vision"
         if not names:
             raise E.AllVesselsFailed(
@@ -105,8 +112,24 @@ async def plan(
                 + "; add a vision model (e.g. `ollama pull llava`, or a cloud vessel)"
             )
     if task.needs_thinking:
-        names = [n for n in names if await vessels[n].supports("thinking")]
+        names = [n for n in names if await _can(vessels[n], "thinking")]
         reason = "thinking" if reason == "priority" else f"{reason}+thinking"
         if not names:
             raise E.AllVesselsFailed("no configured vessel is marked as a reasoning vessel (thinking=True)")
     return [Candidate(n, reason) for n in names]
+
+
+async def _can(adapter: BaseAdapter, capability: str) -> bool:
+    """``adapter.supports(capability)``, bounded in time; a vessel that cannot say in time (or
+    whose check fails) is taken as unable, so one wedged server never holds a call up."""
+    try:
+        async with asyncio.timeout(CAPABILITY_LIMIT):
+            return bool(await adapter.supports(capability))
+    except Exception as exc:  # noqa: BLE001 — a subclass's check may fail in any way
+        _log.warning(
+            "%s: could not tell whether it supports %s (%s); not using it for this call",
+            adapter.name,
+            capability,
+            type(exc).__name__,
+        )
+        return False

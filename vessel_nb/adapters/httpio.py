@@ -219,7 +219,7 @@ async def probe(adapter: BaseAdapter, timeout: float) -> Health:
                 raise translate.from_status(
                     adapter, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY]
                 )
-            detail = adapter.probe_result(response)
+            detail = _probe_detail(adapter, response)
     except TimeoutError:
         return Health(name, False, None, f"no answer within {timeout:g}s", "down", checked_at=checked)
     except httpx.HTTPError as exc:
@@ -228,6 +228,20 @@ async def probe(adapter: BaseAdapter, timeout: float) -> Health:
     except E.VesselError as err:
         return Health(name, False, time.perf_counter() - start, err.reason, "down", checked_at=checked)
     return Health(name, True, time.perf_counter() - start, detail, "up", checked_at=checked)
+
+
+def _probe_detail(adapter: BaseAdapter, response: httpx.Response) -> str:
+    """The adapter's reading of its probe's answer; an answer it cannot read is a VesselError
+    (whatever holds the port may not be the provider), never a raw JSON or attribute error."""
+    try:
+        return adapter.probe_result(response)
+    except E.VesselError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — any adapter's parser, a subclass's included
+        raise translate.stream_error(
+            adapter,
+            f"the health probe's answer could not be read ({type(exc).__name__}): {adapter.excerpt(response.text)}",
+        ) from None
 
 
 async def _drain(deltas: AsyncIterator[Delta]) -> None:

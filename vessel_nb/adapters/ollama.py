@@ -6,8 +6,9 @@ The stream is complete only when an object with ``"done": true`` arrives.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -16,6 +17,17 @@ from .. import errors as E
 from ..types import Delta, Timeouts
 from . import shape, translate
 from .base import BaseAdapter, usage
+
+SIDE_REQUEST_LIMIT = 5.0
+"""seconds, in all, for a request beside the calls (a model's capabilities)"""
+
+
+def pulled_names(data: Any) -> list[str]:
+    """The model names of an ``/api/tags`` answer; ValueError when it is not one."""
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        raise ValueError("not an Ollama /api/tags answer")
+    return [m["name"] for m in models if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]]
 
 
 class OllamaAdapter(BaseAdapter):
@@ -120,7 +132,14 @@ class OllamaAdapter(BaseAdapter):
         return "GET", "/api/tags", self._headers()
 
     def probe_result(self, response: httpx.Response) -> str:
-        names = {m.get("name", "") for m in response.json().get("models", [])}
+        try:
+            names = set(pulled_names(response.json()))
+        except ValueError:  # something else holds the port (another web server, a proxy page)
+            raise translate.stream_error(
+                self,
+                f"{self.host_label} answered /api/tags, but not with Ollama's list of models: "
+                f"{self.excerpt(response.text)}",
+            ) from None
         if self.model not in names and f"{self.model}:latest" not in names:
             raise E.ModelNotFound(
                 f"model {self.model!r} is not pulled", vessel=self.name, hint=self.model_not_found_hint()
@@ -142,13 +161,33 @@ class OllamaAdapter(BaseAdapter):
         caps = self._capabilities.get(self.model)
         if caps is None:
             try:
-                response = await self._client().post(
-                    self.base_url + "/api/show", json={"model": self.model}, headers=self._headers(), timeout=5.0
-                )
-            except httpx.HTTPError:
+                # a whole-request limit: httpx's own is per read, which a drip-feeding server never hits
+                async with asyncio.timeout(SIDE_REQUEST_LIMIT):
+                    response = await self._client().post(
+                        self.base_url + "/api/show", json={"model": self.model}, headers=self._headers()
+                    )
+                found = response.json().get("capabilities") if response.status_code == 200 else None
+            except (TimeoutError, httpx.HTTPError, ValueError, AttributeError):
                 return False  # unknown now; do not cache, the server may come up
-            if response.status_code != 200:
+            if not isinstance(found, list):
                 return False
-            caps = list(response.json().get("capabilities") or [])
+            caps = [c for c in found if isinstance(c, str)]
             self._capabilities[self.model] = caps
         return capability in caps
+
+    async def pulled_models(self, timeout: float) -> list[str] | None:
+        """The models this Ollama has pulled (``/api/tags``), or None when no Ollama answers
+        within ``timeout`` seconds in all (a drip-feeding server included)."""
+        try:
+            async with asyncio.timeout(timeout):
+                # a connection of its own, through the same loopback check as calls
+                async with httpx.AsyncClient(
+                    transport=self._make_transport(),
+                    trust_env=not (self.local or self.is_loopback),
+                    follow_redirects=False,
+                ) as client:
+                    response = await client.get(self.base_url + "/api/tags", headers=self._headers())
+            response.raise_for_status()
+            return pulled_names(response.json())
+        except (TimeoutError, httpx.HTTPError, ValueError):
+            return None
