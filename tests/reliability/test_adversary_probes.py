@@ -83,7 +83,9 @@ def test_a_health_check_of_a_foreign_server_says_so(hostile, mode):
 
 
 def _vision_call(port: int) -> vnb.Reply:
-    orch = vnb.AIOrchestrator({"ollama": OllamaAdapter(model="llava", base_url=f"http://127.0.0.1:{port}")}, log_path=False)
+    orch = vnb.AIOrchestrator(
+        {"ollama": OllamaAdapter(model="llava", base_url=f"http://127.0.0.1:{port}")}, log_path=False
+    )
     try:
         return orch.ask("what is in the picture?", images=[PNG])
     finally:
