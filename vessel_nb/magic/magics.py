@@ -23,10 +23,9 @@ from traitlets import Bool, Enum, Float, Int
 
 from .. import errors as E
 from .. import session
-from ..images import load_image
 from ..standins import is_practice
 from . import args as A
-from . import commands, compare, render, thumb
+from . import render
 from .history import ChatHistory
 from .live import RichStream, TextStream
 
@@ -109,6 +108,8 @@ class AskMagics(Magics):
         ``%ask status | log | vessels | use NAME | use auto | config | forget | tb | help``.
         """
         if cell is None:
+            from . import commands  # the line commands need the background loop: imported when used
+
             return commands.run(self, line)
         args = A.parse(self.ask, line)
         if args.over is not None:
@@ -141,6 +142,8 @@ class AskMagics(Magics):
             if fmt == "code":
                 opts.setdefault("system", CODE_SYSTEM)
             if args.compare is not None:
+                from . import compare
+
                 names = A.compare_names(args.compare, orch.vessels)
                 results = compare.run(self, orch, names, messages, opts)
                 if args.out:
@@ -188,6 +191,9 @@ class AskMagics(Magics):
         calls = orch.stream_sync(messages, ticks=True, **opts)  # validates first: bad input shows nothing live
         out = self.last_output = self.output(fmt)
         if vision is not None:  # what was sent, small, above the answer
+            from ..images import load_image
+            from . import thumb
+
             out.note(*thumb.bundle(load_image(opts["images"][0]), vision))
         reply = None
         try:

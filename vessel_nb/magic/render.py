@@ -10,12 +10,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython import get_ipython
 
 from .. import errors as E
-from ..types import Attempt, Reply
+
+if TYPE_CHECKING:
+    from ..types import Attempt, Reply
 
 #: The first and the last payload of the live (streaming) display. nbval keeps a display's
 #: first payload and nbclient/JupyterLab its last, so both must be this same neutral bundle;
