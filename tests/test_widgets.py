@@ -483,7 +483,10 @@ def test_selector_and_toggles_shape_the_call(fake):
     panel.vessel = "auto"
     reply = panel.ask("secret").result(10)
     assert reply.vessel == "ollama" and panel.transcript[-1]["asked"]["private"] is True
-    # keyword options win over the selector
+    # keyword options win over the selector; a task adds to the toggles, never undoes "private"
+    with pytest.raises(vnb.NoLocalVessel):
+        panel.ask("y", vessel="cloud", task=None).result(10)
+    panel.private = False
     assert panel.ask("y", vessel="cloud", task=None).result(10).vessel == "cloud"
     o.close()
 

@@ -304,6 +304,12 @@ class Reply:
         return tokens_per_second(self.usage.tokens_out, min(starts, default=None), answering.latency_s)
 
     @property
+    def private(self) -> bool:
+        """The call was private or heartbeat, as the orchestrator judged it: a conversation
+        that goes on must mark this exchange's turns private."""
+        return any(a.private for a in self.attempts)
+
+    @property
     def fell_back(self) -> bool:
         """Earlier vessels were skipped or failed before this one answered."""
         return any(a.outcome != "ok" for a in self.attempts)

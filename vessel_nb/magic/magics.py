@@ -155,7 +155,7 @@ class AskMagics(Magics):
             return None
         if reply is None:  # stopped, and reraise_interrupt is off
             return None
-        self.history.record(prompt, reply.text, reply.vessel, private=private)
+        self.history.record(prompt, reply.text, reply.vessel, private=private or reply.private)
         if args.out:
             ns[args.out] = reply
         if fmt == "code":

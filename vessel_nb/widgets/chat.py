@@ -12,6 +12,7 @@ notebook file. (``ask``, not ``send``: ``Widget.send`` is ipywidgets' message ch
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import itertools
 import threading
@@ -24,6 +25,7 @@ import ipywidgets
 import traitlets as t
 
 from .. import errors as E
+from ..routing import Task
 from ..types import Chunk, Reply
 from ._job import Job, is_cancel, wait_event
 from ._live import WIRE_LOCK, LiveText
@@ -162,7 +164,8 @@ class ChatPanel(anywidget.AnyWidget):
 
         The answer streams into every displayed view. ``images``: paths, bytes or data
         URLs. ``options`` go to the orchestrator (``vessel=``, ``temperature=``, ...) and
-        win over the panel's selector and toggles. ``.result()`` on the returned
+        win over the panel's selector; a ``task=`` adds to the toggles (it cannot undo
+        "private": untick it, ``panel.private = False``, for that). ``.result()`` on the returned
         :class:`ChatCall` waits for the reply.
         """
         names = [
@@ -202,17 +205,21 @@ class ChatPanel(anywidget.AnyWidget):
 
     # --- calls ----------------------------------------------------------------------------
     def _options(self, options: dict[str, Any]) -> dict[str, Any]:
-        task = {}
+        # A task given to ask() adds to the toggles, never undoes them: with "private" ticked,
+        # task={"needs_vision": True} must not send the question to the cloud.
+        given = Task.parse(options.get("task"))
+        task = {k: v for k, v in dataclasses.asdict(given).items() if v}
         if self.private:
             task["private"] = True
         if self.thinking:
             task["needs_thinking"] = True
         opts: dict[str, Any] = {"vessel": None if self.vessel == "auto" else self.vessel}
-        if task:
-            opts["task"] = task
         if self.system:
             opts["system"] = self.system
         opts.update(options)
+        opts.pop("task", None)
+        if task:
+            opts["task"] = task
         if opts.get("vessel") == "auto":
             opts["vessel"] = None
         return opts
@@ -245,7 +252,7 @@ class ChatPanel(anywidget.AnyWidget):
             "status": "streaming",
             "asked": {
                 "vessel": opts.get("vessel") or "auto",
-                "private": bool(task.get("private")),
+                "private": bool(task.get("private") or task.get("heartbeat")),
                 "thinking": bool(task.get("needs_thinking") or opts.get("think")),
             },
             "vessel": "",
@@ -309,6 +316,8 @@ class ChatPanel(anywidget.AnyWidget):
                 latency_s=round(time.perf_counter() - call._started, 3),
             )
             entry.update(outcome_fields(reply, exc, stopped="stopped by you"))
+            if reply is not None and reply.private:  # however the call became private (heartbeat too)
+                entry["asked"]["private"] = True
             if reply is None and not is_cancel(exc):
                 entry["trail"] = attempts_trail(getattr(exc, "attempts", []) or [])
             entry["html"] = render(entry["text"])

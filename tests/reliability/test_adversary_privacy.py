@@ -1,0 +1,106 @@
+"""Adversarial privacy checks of the surfaces added after the first trust pass: the chat
+panel's options and heartbeat turns, prompt-set runs (``orch.map``: routed, comparison,
+pacing retries, resume, budget stop), ``%%ask --over``, and practice mode's stand-ins.
+
+The cloud vessels are byte-counting traps on 127.0.0.1 posing as cloud (``local=False``,
+see traps.py); connections off loopback are refused and recorded. A private or heartbeat
+prompt, or any turn of a private exchange, must put zero bytes of itself into any trap.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+import vessel_nb as vnb
+from vessel_nb import OllamaAdapter, Timeouts, session
+from vessel_nb.practice import PracticeFleet
+from vessel_nb.practice.fleet import MODELS
+from vessel_nb.routing import Task
+
+from ..netguard import guarded
+from .traps import cloud_adapters, start_traps
+
+LIMITS = Timeouts(connect=5.0, first_token=20.0, idle=20.0, total=60.0)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    with PracticeFleet(pace=0.0) as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def traps(fleet):
+    t = start_traps(fleet)
+    yield t
+    for trap in t.values():
+        trap.stop()
+
+
+@pytest.fixture(autouse=True)
+def netguard(monkeypatch):
+    yield from guarded(monkeypatch)
+
+
+@pytest.fixture
+def canary():
+    return f"PRIVATE-CANARY-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def orch(fleet, traps, tmp_path):
+    srv = fleet["ollama"]
+    srv.clear_fault()
+    if not srv.running:
+        srv.start()
+    for trap in traps.values():
+        trap.reset()
+    vessels = {"ollama": OllamaAdapter(model=MODELS["ollama"], base_url=srv.base_url), **cloud_adapters(fleet, traps)}
+    o = vnb.AIOrchestrator(vessels, log_path=tmp_path / "calls.sqlite3", timeouts=LIMITS)
+    yield o
+    srv.clear_fault()
+    session.reset()
+    o.close()
+
+
+def trapped(traps) -> bytes:
+    return b"".join(t.received for t in traps.values())
+
+
+# --- the chat panel ---------------------------------------------------------------------------
+def test_a_heartbeat_turn_of_the_chat_panel_never_follows_the_conversation_to_the_cloud(orch, fleet, traps, canary):
+    panel = vnb.ChatPanel(orch)
+    try:
+        beat = panel.ask(f"heartbeat: {canary}", task={"heartbeat": True}).result(30)
+        assert beat.vessel == "ollama" and beat.private
+        fleet["ollama"].set_fault("down")
+        reply = panel.ask("an open question").result(30)
+    finally:
+        panel.close()
+    assert reply.vessel == "claude" and reply.withheld == 2
+    assert b"an open question" in trapped(traps) and canary.encode() not in trapped(traps)
+
+
+def test_a_task_given_to_panel_ask_adds_to_the_private_toggle_never_undoes_it(orch, fleet, traps, canary):
+    fleet["ollama"].set_fault("down")
+    panel = vnb.ChatPanel(orch)
+    panel.private = True
+    try:
+        call = panel.ask(f"secret: {canary}", task={"needs_thinking": False})
+        with pytest.raises(vnb.NoLocalVessel):
+            call.result(30)
+        assert panel.transcript[-1]["asked"]["private"] is True
+    finally:
+        panel.close()
+    assert trapped(traps) == b"" and all(t.connections == 0 for t in traps.values())
+
+
+def test_panel_ask_takes_a_task_object_as_the_orchestrator_does(orch):
+    panel = vnb.ChatPanel(orch)
+    try:
+        reply = panel.ask("hello", task=Task(heartbeat=True)).result(30)
+    finally:
+        panel.close()
+    assert reply.vessel == "ollama" and reply.private
