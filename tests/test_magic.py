@@ -151,8 +151,8 @@ def test_history_is_bounded_by_turns_and_characters():
 
 
 def test_a_cut_off_code_fence_is_closed_before_the_marks():
-    assert render.closed("see:\n```python\nx = 1") == "see:\n```python\nx = 1\n```"
-    assert render.closed("```\nx\n```") == "```\nx\n```"
+    assert render.answer_md("see:\n```python\nx = 1") == "see:\n\n```python\nx = 1\n```"
+    assert render.answer_md("```\nx\n```") == "```\nx\n```"
     md = render.stopped_bundle("```python\nx = 1", "ollama", "markdown")["text/markdown"]
     assert md.index("\n```\n\n**Stopped — you interrupted") > 0
 

@@ -112,7 +112,7 @@ class RichStream:
     def failed(self, partial: str = "", mark: str = "") -> None:
         """The call failed; keep a broken-off partial answer visible if there is one."""
         if partial:
-            md = f"{render.closed(partial)}\n\n**✂ {html.escape(mark)}**"
+            md = f"{render.answer_md(partial)}\n\n**✂ {html.escape(mark)}**"
             self.show({"text/markdown": md, "text/plain": f"{partial}\n\n[{mark}]"})
         else:
             self.close()

@@ -122,15 +122,19 @@ def provenance(reply: Reply, **extra: Any) -> dict[str, Any]:
     return meta
 
 
-def closed(md: str) -> str:
-    """Close a code fence left open (a cut-off answer) so what follows is not swallowed by it."""
-    return md + "\n```" if md.count("```") % 2 else md
+def answer_md(text: str) -> str:
+    """A model's text as Markdown that is safe to show (no raw HTML, no image, links only to
+    http(s)/mailto: see :mod:`.safemd`), a code fence left open by a cut-off answer closed
+    so that what follows is not swallowed by it."""
+    from .safemd import safe_markdown
+
+    return safe_markdown(text)
 
 
 def _thinking_block(thinking: str) -> str:
     if not thinking.strip():
         return ""
-    return f"<details><summary>thinking</summary>\n\n{thinking.strip()}\n\n</details>\n\n"
+    return f"<details><summary>thinking</summary>\n\n{answer_md(thinking.strip())}\n\n</details>\n\n"
 
 
 def answer_bundle(
@@ -149,7 +153,7 @@ def answer_bundle(
     body = reply.text
     if fmt == "text":
         return {"text/plain": f"{body}\n\n— {line}" if show_footer else body}
-    md = _thinking_block(reply.thinking) + closed(body)
+    md = _thinking_block(reply.thinking) + answer_md(body)
     if show_footer:
         md += f"\n\n<sub>{html.escape(line)}</sub>"
     return {"text/markdown": md, "text/plain": f"{body}\n\n— {plain_line}" if show_footer else body}
@@ -159,7 +163,7 @@ def live_bundle(text: str, thinking: str, status: str, fmt: str) -> dict[str, st
     """What the streaming display shows while the answer arrives."""
     if fmt == "text":
         return {"text/plain": f"{text}{CURSOR}\n\n[{status}]"}
-    md = closed(text + CURSOR) if text else ""
+    md = answer_md(text + CURSOR) if text else ""
     if thinking and not text:
         md = f"> *thinking…* {len(thinking)} characters so far"
     md += f"\n\n<sub>{html.escape(status)}</sub>"
@@ -181,7 +185,7 @@ def stopped_bundle(text: str, vessel: str, fmt: str, *, mark: bool = True) -> di
     if fmt == "text":
         return {"text/plain": f"{text}\n\n[{line}]" if mark else text}
     # Plain words, no glyph: U+23F9 (stop) is an empty box in the fonts a stock Debian has.
-    md = f"{closed(text)}\n\n**{html.escape(line[0].upper() + line[1:])}**" if mark else closed(text)
+    md = f"{answer_md(text)}\n\n**{html.escape(line[0].upper() + line[1:])}**" if mark else answer_md(text)
     return {"text/markdown": md, "text/plain": f"{text}\n\n[{line}]" if mark else text}
 
 
