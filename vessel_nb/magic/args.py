@@ -87,6 +87,24 @@ def parse(func: Callable[..., Any], line: str) -> argparse.Namespace:
         raise UsageError("%%ask: use --compare or --vessel, not both")
     if args.chat and args.new:
         raise UsageError("%%ask: use --chat (continue) or --new (start over), not both")
+    if args.over is not None:  # a run over many prompts: these options mean nothing there
+        given = [
+            flag
+            for flag, on in (("--compare", args.compare is not None), ("--chat", args.chat), ("--new", args.new))
+            if on
+        ]
+        if given:
+            raise UsageError(
+                f"%%ask --over runs one template over many prompts; it cannot go with {given[0]} "
+                "(to ask every prompt on several vessels, use --vessels A,B)"
+            )
+        if args.vessel is not None and args.vessels is not None:
+            raise UsageError("%%ask --over: use --vessels A,B or --vessel A, not both")
+    elif args.vessels is not None:
+        raise UsageError(
+            "%%ask: --vessels goes with --over VAR (a template over many prompts); "
+            "to ask one prompt on several vessels, use --compare A,B"
+        )
     if args.out is not None and not args.out.isidentifier():
         raise UsageError(f"%%ask: -o needs a variable name, not {args.out!r}")
     return args

@@ -29,6 +29,7 @@ from . import render
 from .history import ChatHistory
 from .live import RichStream, TextStream
 
+_OVER_COLUMNS = ["prompt_id", "vessel", "model", "text", "outcome", "latency_s", "cost_usd"]
 CODE_SYSTEM = "Answer with code only: one fenced code block, no explanation outside it."
 
 
@@ -168,11 +169,11 @@ class AskMagics(Magics):
         ns = self.shell.user_ns
         if args.over not in ns:
             raise UsageError(f"%%ask --over {args.over}: there is no variable {args.over!r}")
-        orch = None
+        orch = run = None
         try:
             orch = self.orchestrator
             opts = A.call_options(args, ns)
-            names = args.vessels or args.vessel  # "a,b" is checked by orch.map
+            names = args.vessels or opts.pop("vessel", None)  # "a,b" is checked by orch.map
             template = cell.strip() or None
             run = orch.map(ns[args.over], vessels=names, template=template, **opts)
             if args.out:
@@ -181,9 +182,17 @@ class AskMagics(Magics):
         except E.VesselNBError as exc:
             self._fail(exc, traceback=args.traceback, active=orch.active if orch is not None else None)
             return None
-        from IPython.display import display
-
-        display(run.df[["prompt_id", "vessel", "model", "text", "outcome", "latency_s", "cost_usd"]])
+        except KeyboardInterrupt as exc:  # run.wait() stopped the run: show what finished, say so once
+            if run is None:
+                raise
+            display(run.df[_OVER_COLUMNS])
+            snap = run.snapshot()
+            line = f"stopped — you interrupted the run after {snap.finished} of {snap.total} answers; the rest were cancelled"
+            if not self.reraise_interrupt:
+                print(line[0].upper() + line[1:])
+                return None
+            raise render.short_traceback(exc, [f"KeyboardInterrupt: %%ask --over {line}"]) from None
+        display(run.df[_OVER_COLUMNS])
         return None
 
     def _stream(self, orch: Any, messages: Any, opts: dict[str, Any], fmt: str, vision: str | None = None):
