@@ -2,7 +2,8 @@
 to ``bench/results/RESULTS.md`` (with the raw figures in ``bench/results/latest.json``).
 
 ``--quick`` runs fewer rounds (about a minute on a quiet machine); the default takes a few
-minutes. ``--parse`` adds the in-memory parser throughput of every adapter (no sockets).
+minutes. ``--parse`` adds the in-memory parser throughput of every adapter (no sockets);
+``--parse-only`` prints just that, in seconds.
 """
 
 from __future__ import annotations
@@ -31,9 +32,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--parse", action="store_true", help="also the in-memory parser throughput")
+    parser.add_argument("--parse-only", action="store_true", help="only the in-memory parser throughput")
     parser.add_argument("--conditions", default="", help="a note on the machine's state, for the report")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="folder for the results")
     args = parser.parse_args()
+    if args.parse_only:
+        from . import core
+
+        print(core.markdown(core.parse_throughput()))
+        return
     q = args.quick
     rep: dict = {
         "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
@@ -66,12 +73,17 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 — one broken section must not lose the others
                 traceback.print_exc()
                 rep[key] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    parse_table = ""
     if args.parse:
         from . import core
 
-        rep["parse"] = {name: {"MB_per_s": mbs, "tokens_per_s": tps} for name, mbs, tps in core.parse_throughput()}
+        rows = core.parse_throughput()
+        rep["parse"] = {
+            name: {"MB_per_s": mbs, "tokens_per_s": tps, "vs_json_loads": ratio} for name, mbs, tps, ratio in rows
+        }
+        parse_table = "\n## Parser throughput (in memory, no sockets)\n\n" + core.markdown(rows) + "\n"
     rep["load_end"] = _load()
-    text = report.markdown(rep) + "\n" + prompt_runs.markdown(rep.get("runs", {}))
+    text = report.markdown(rep) + "\n" + prompt_runs.markdown(rep.get("runs", {})) + parse_table
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
