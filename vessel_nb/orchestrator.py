@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from .runs import Run
 
 _ON_INTERRUPT = ("raise", "restart")
+CALL_OPTIONS = (
+    "vessel", "task", "system", "images", "temperature", "max_tokens", "model", "think", "timeouts", "extra",
+    "on_interrupt",
+)  # fmt: skip
+"""the keyword options of every call (ask, stream, map, ...), for messages"""
 
 
 class AIOrchestrator:
@@ -167,8 +172,11 @@ class AIOrchestrator:
         on_interrupt: str | None = None,
         run_id: str = "",
         run_item: str = "",
+        **unknown: Any,
     ) -> AsyncIterator[Chunk]:
         # Validate everything before anything is sent: bad input is one clear error.
+        if unknown:
+            raise E.ConfigError(f"unknown option {next(iter(unknown))!r}; a call takes {', '.join(CALL_OPTIONS)}")
         msgs = normalize_messages(messages)
         parsed = Task.parse(task)
         if privacy.newest_prompt_private(msgs) and not parsed.local_only:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,18 @@ def _fill(template: str | None, value: Any) -> Any:
             raise E.ConfigError("a row of fields needs template=, e.g. template='Summarise {text}'")
         return value
     fields = value if isinstance(value, Mapping) else {"prompt": value}
+    used = _fields_of(template)
+    if not used:
+        raise E.ConfigError(
+            f"the template {template!r} names no field, so every prompt would be the same text; "
+            f"put a field in it, e.g. {{{next(iter(fields), 'prompt')}}} (fields: {', '.join(map(str, fields))})"
+        )
+    empty = next((f for f in used if f in fields and _missing(fields[f])), None)
+    if empty is not None:
+        raise E.ConfigError(
+            f"field {{{empty}}} is empty (None or NaN), so the prompt would say {str(fields[empty])!r}; "
+            "fill or drop the empty rows first (e.g. frame.dropna(subset=[...]))"
+        )
     try:
         return template.format_map(fields)
     except KeyError as exc:
@@ -109,6 +122,25 @@ def _fill(template: str | None, value: Any) -> Any:
         ) from None
     except (IndexError, ValueError) as exc:
         raise E.ConfigError(f"the template cannot be filled ({exc}); name fields like {{text}}") from None
+
+
+def _fields_of(template: str) -> list[str]:
+    """The field names a template fills (``{text}``, ``{row.attr}`` -> ``text``, ``row``)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return ["?"]  # unreadable: format_map says what is wrong
+    return [name.split(".", 1)[0].split("[", 1)[0] for _, name, _, _ in parsed if name is not None]
+
+
+def _missing(value: Any) -> bool:
+    """None, or a float NaN / pandas NA (a DataFrame's empty cell)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN is the only value not equal to itself
+    except (TypeError, ValueError):  # pandas.NA: its truth value is ambiguous
+        return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _is_frame(value: Any) -> bool:
@@ -121,6 +153,10 @@ def slots_of(orch: AIOrchestrator, vessels: Sequence[str] | str | None) -> list[
         return [AUTO]
     if isinstance(vessels, str):
         vessels = [v.strip() for v in vessels.split(",") if v.strip()]
+    if not isinstance(vessels, Sequence) or not all(isinstance(v, str) for v in vessels):
+        raise E.ConfigError(
+            f"vessels= takes vessel names, e.g. vessels={list(orch.vessels)[:2]}, or None to route; not {vessels!r:.60}"
+        )
     names = list(vessels)
     if not names:
         raise E.ConfigError("vessels= is empty; name at least one vessel, or leave it out to route each prompt")

@@ -44,6 +44,11 @@ def start(
         raise E.ConfigError(f"concurrency must be a whole number of calls, 1 or more, not {concurrency!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise E.ConfigError(f"retries must be a whole number, 0 or more, not {retries!r}")
+    if call_options.get("model") is not None and slots == [AUTO]:
+        raise E.ConfigError(
+            f"model= picks a model on one vessel; name it with vessels=, e.g. vessels=[{orch.priority[0]!r}]"
+        )
+    _check_per_vessel(orch, per_vessel)
     limits = {slot: _limit(orch, slot, concurrency, per_vessel) for slot in slots}
     pairs = runplan.pairs_of(items, slots)
     # bad options are one error before anything is sent: build each distinct call once
@@ -65,13 +70,31 @@ def start(
     )
 
 
+def _check_per_vessel(orch: AIOrchestrator, per_vessel: Any) -> None:
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    if per_vessel is None or whole(per_vessel):
+        return
+    if not isinstance(per_vessel, dict):
+        raise E.ConfigError(
+            f"per_vessel must be a whole number of calls at once (1 or more) or a dict of vessel -> number, "
+            f"e.g. per_vessel={{{orch.priority[0]!r}: 2}}; not {per_vessel!r:.60}"
+        )
+    unknown = [n for n in per_vessel if n not in orch.vessels and n != AUTO]
+    if unknown:
+        raise E.ConfigError(
+            f"per_vessel names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(orch.vessels)}"
+        )
+    wrong = next(((n, v) for n, v in per_vessel.items() if not whole(v)), None)
+    if wrong is not None:
+        raise E.ConfigError(
+            f"per_vessel[{wrong[0]!r}] must be a whole number of calls at once, 1 or more, not {wrong[1]!r:.60}"
+        )
+
+
 def _limit(orch: AIOrchestrator, slot: str, concurrency: int | None, per_vessel: Any) -> int:
     if isinstance(per_vessel, dict):
-        unknown = [n for n in per_vessel if n not in orch.vessels and n != AUTO]
-        if unknown:
-            raise E.ConfigError(
-                f"per_vessel names {unknown[0]!r}, which is not a vessel; vessels: {', '.join(orch.vessels)}"
-            )
         if slot in per_vessel:
             return per_vessel[slot]
     elif per_vessel is not None:
