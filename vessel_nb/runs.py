@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import itertools
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -67,7 +68,8 @@ class Run:
         """what this run's calls cost so far (this session's calls)"""
         self._options = options
         self._retries = retries
-        self._rows: dict[str, dict[str, Any]] = {}
+        self._rows: dict[str, dict[str, Any]] = {}  # in the order the pairs finished (live views read on)
+        self._asking: set[str] = set()
         self._gates = {slot: pacing.Gate(slot, n) for slot, n in limits.items()}
         self._total_limit: asyncio.Semaphore | None = None  # made on the loop, in _main
         self._concurrency = concurrency
@@ -157,6 +159,7 @@ class Run:
                     return
                 self._reserved += reserve
                 answered_before = gate.answered
+                self._asking.add(pair.item)
                 try:
                     gen = self.orch._core(
                         list(pair.messages), vessel=vessel, run_id=self.run_id, run_item=pair.item, **self._options
@@ -176,6 +179,8 @@ class Run:
                         continue
                     self._rows[pair.item] = self._failed_row(pair, err, tries)
                     return
+                finally:
+                    self._asking.discard(pair.item)
                 self._reserved -= reserve
                 gate.went_well()
                 self._spend_attempts(reply.attempts)
@@ -280,6 +285,16 @@ class Run:
         return progress.Snapshot(
             self.run_id, self.status, end - self._started, slots, round(self.spent_usd, 6), self._resumed
         )
+
+    def finished_since(self, n: int) -> list[tuple[str, dict[str, Any]]]:
+        """(pair, ``run.df`` row) of the pairs that finished after the first ``n``, in the order
+        they finished (answers found in the log first): a live view reads on from where it was."""
+        return list(itertools.islice(self._rows.items(), n, None))
+
+    @property
+    def asking(self) -> list[str]:
+        """The pairs (``run_item`` names) being asked right now."""
+        return list(self._asking)
 
     @property
     def pacing(self) -> dict[str, dict[str, Any]]:

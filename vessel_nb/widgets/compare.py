@@ -1,10 +1,15 @@
-"""CompareWidget: one prompt to several vessels at once, side by side.
+"""CompareWidget: one prompt to several vessels at once, side by side — or a whole prompt
+set as a live table.
 
 Each vessel gets its own call (``vessel=`` explicit, so nothing falls back behind the
 comparison's back) and all of them share one ``compare_id``, so ``orch.log.df`` can group
 the run. Columns stream concurrently on vessel_nb's background loop; an error in one
 column ends that column only. ``run()`` blocks until every column has finished (the views
 update live meanwhile), ``start()`` returns at once.
+
+``map(prompts)`` runs a prompt set with ``orch.map`` and ``show(run)`` attaches a run that
+already exists: the widget then shows a table, one row per prompt and one column per vessel,
+filled in as pairs finish (see :mod:`._runtable`).
 """
 
 from __future__ import annotations
@@ -26,10 +31,15 @@ from ._job import Job, wait_event
 from ._live import WIRE_LOCK, LiveText
 from ._markdown import render
 from ._rows import outcome_fields, vessel_rows
-from ._static import bundle, compare_fallback
+from ._runtable import RunFollower
+from ._static import bundle, compare_fallback, run_table_fallback
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ..runs import Run
+
+_COLUMNS: Any = object()  # map()'s default: the widget's own vessels (None routes)
 
 
 class _Column:
@@ -71,8 +81,8 @@ class CompareWidget(anywidget.AnyWidget):
     order). ``cmp.run(prompt, **options)`` returns ``{vessel: Reply or the exception}``.
     """
 
-    _esm = bundle("shared.js", "compare.js")
-    _css = bundle("shared.css", "compare.css")
+    _esm = bundle("shared.js", "runtable.js", "compare.js")
+    _css = bundle("shared.css", "compare.css", "runtable.css")
 
     title = t.Unicode("vessel_nb compare").tag(sync=True)
     """heading of the widget"""
@@ -92,12 +102,19 @@ class CompareWidget(anywidget.AnyWidget):
     """the vessel that finished first by a margin worth a badge (see :func:`fastest_vessel`), or ''"""
     notice = t.Unicode("").tag(sync=True)
     """a message for the person (e.g. why a run from the widget could not start)"""
+    table = t.Dict().tag(sync=True)
+    """the prompt-set run shown as a table: run id, columns, rows (prompt id and text) and,
+    once the run has ended, every cell ({} when the widget compares one prompt)"""
+    table_progress = t.Dict().tag(sync=True)
+    """that run's progress for the table's header: status, counts per column, elapsed, time left"""
     _fallback = t.Dict().tag(sync=True)
     """the last run as text/html and text/plain, with this widget's model_id (copied beside the
     widget view in the notebook file at each save, see ChatPanel)"""
 
     flush_interval: float = 0.05
     """seconds over which streamed text is gathered into one message"""
+    table_interval: float = 0.25
+    """seconds between two updates of a prompt-set table (finished cells go out together)"""
 
     def __init__(
         self, orch: Any = None, vessels: Sequence[str] | None = None, *, title: str = "vessel_nb compare", **kwargs: Any
@@ -114,6 +131,7 @@ class CompareWidget(anywidget.AnyWidget):
         if len(set(names)) != len(names):
             raise E.ConfigError("each vessel can appear only once in a comparison")
         self._cols: dict[str, _Column] = {}
+        self._follower: RunFollower | None = None
         self._all_done = threading.Event()
         self._all_done.set()
         self._t0 = 0.0
@@ -121,7 +139,7 @@ class CompareWidget(anywidget.AnyWidget):
         super().__init__(title=title, vessels=names, info=[info[n] for n in names], **kwargs)
         self.on_msg(self._on_view_msg)
         self._refresh_fallback()
-        self.observe(self._refresh_fallback, names=["columns", "prompt", "title"])
+        self.observe(self._refresh_fallback, names=["columns", "prompt", "title", "table"])
 
     @property
     def orch(self) -> Any:
@@ -140,6 +158,43 @@ class CompareWidget(anywidget.AnyWidget):
         self.start(prompt, **options)
         return self.wait(timeout) if wait else None
 
+    def map(self, prompts: Any, vessels: Sequence[str] | None = _COLUMNS, **options: Any) -> Run:
+        """Run a prompt set with ``orch.map`` and show it here as a live table; returns the run.
+
+        ``vessels``: the widget's vessels unless given; ``None`` routes each prompt as ``ask``
+        would (one "routed" column naming the vessel that answered). Other keywords go to
+        ``orch.map`` (``template=``, ``per_vessel=``, ``budget_usd=``, ``progress=``, call
+        options). ``run.wait()`` waits; ``run.df`` has every answer whole.
+        """
+        self._refuse_while_busy()
+        run = self._orch.map(prompts, list(self.vessels) if vessels is _COLUMNS else vessels, **options)
+        return self.show(run)
+
+    def show(self, run: Run) -> Run:
+        """Show a prompt-set run (from ``orch.map`` or ``%%ask --over ... --out``) as a live
+        table, from what it has done so far; returns the run."""
+        from ..runs import Run as RunClass
+
+        if not isinstance(run, RunClass):
+            raise E.ConfigError(f"show() takes the run orch.map(...) returned, not {type(run).__name__}")
+        self._refuse_while_busy(run)
+        if self._follower is not None:
+            self._follower.close()
+        with self.hold_sync():
+            self.notice = ""
+            self._follower = RunFollower(self, run, self.table_interval)
+        return run
+
+    def _refuse_while_busy(self, run: Any = None) -> None:
+        if self.running:
+            raise E.ConfigError("a comparison is already running; wait for it or call .stop()")
+        shown = self._follower.run if self._follower is not None else None
+        if shown is not None and shown is not run and not shown.done():
+            raise E.ConfigError(
+                "this widget is showing a prompt set that is still running; wait for it (run.wait()) "
+                "or stop it (run.stop()) first, or show the new run in another CompareWidget"
+            )
+
     def start(self, prompt: Any, **options: Any) -> None:
         """Start a run and return at once; the views stream the columns."""
         for key in ("vessel", "compare_id"):
@@ -147,8 +202,11 @@ class CompareWidget(anywidget.AnyWidget):
                 raise E.ConfigError(f"{key}= is set by the comparison itself (one column per vessel)")
         if isinstance(prompt, str) and not prompt.strip():
             raise E.ConfigError("the prompt is empty; write a question")
-        if self.running:
-            raise E.ConfigError("a comparison is already running; wait for it or call .stop()")
+        self._refuse_while_busy()
+        if self._follower is not None:  # back to one prompt's columns
+            self._follower.close()
+            self._follower = None
+            self.table, self.table_progress = {}, {}
         run_id = uuid.uuid4().hex[:12]
         shown = (
             prompt
@@ -192,10 +250,14 @@ class CompareWidget(anywidget.AnyWidget):
         return self.results
 
     def stop(self) -> None:
-        """Stop every column still streaming; each ends once its connection is closed."""
+        """Stop every column still streaming (each ends once its connection is closed), or
+        the prompt-set run shown in the table (its finished pairs are kept)."""
         for col in list(getattr(self, "_cols", {}).values()):  # also from __del__ after a failed __init__
             if col.job is not None and not col.finished:
                 col.job.cancel()
+        follower = getattr(self, "_follower", None)
+        if follower is not None and not follower.run.done():
+            follower.run.stop(timeout=0)
 
     @property
     def results(self) -> dict[str, Any]:
@@ -226,8 +288,13 @@ class CompareWidget(anywidget.AnyWidget):
         return df.sort_values("latency_s", na_position="last", kind="stable").reset_index(drop=True)
 
     def close(self) -> None:
-        """Stop the run and close the widget."""
-        self.stop()
+        """Stop the comparison and close the widget (a prompt-set run shown here goes on:
+        it is the caller's; ``run.stop()`` stops it)."""
+        for col in list(getattr(self, "_cols", {}).values()):
+            if col.job is not None and not col.finished:
+                col.job.cancel()
+        if getattr(self, "_follower", None) is not None:
+            self._follower.close()
         super().close()
 
     # --- internals ------------------------------------------------------------------------
@@ -275,11 +342,15 @@ class CompareWidget(anywidget.AnyWidget):
     def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         # Beside the widget view: the last run as HTML and text, for a viewer without widgets.
         data, meta = super()._repr_mimebundle_(**kwargs)
-        return {**data, **compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)}, meta
+        return {**data, **self._static()}, meta
+
+    def _static(self) -> dict[str, str]:
+        if self.table:
+            return run_table_fallback(self.title, self.table, self.table_progress)
+        return compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)
 
     def _refresh_fallback(self, _change: Any = None) -> None:
-        fallback = compare_fallback(self.title, self.prompt, list(self.vessels), self.columns)
-        self._fallback = {"model_id": self.model_id, **fallback}
+        self._fallback = {"model_id": self.model_id, **self._static()}
 
     def _post(self, msg: dict[str, Any]) -> None:
         ipywidgets.Widget.send(self, msg)
@@ -295,6 +366,10 @@ class CompareWidget(anywidget.AnyWidget):
                 self.notice = str(exc)
         elif kind == "stop":
             self.stop()
+        elif kind == "table-sync":
+            with WIRE_LOCK:
+                if self._follower is not None and not self._follower.closed:
+                    self._post(self._follower.snapshot())
         elif kind == "sync":
             with WIRE_LOCK:
                 texts = {n: c.live.snapshot() for n, c in self._cols.items() if not c.finished}

@@ -1,10 +1,12 @@
-// vessel_nb CompareWidget view. Hand-written ES module with no imports; shared.js is put in
-// front of it by the Python side (h, secs, tell, createLiveStore, markdown helpers).
+// vessel_nb CompareWidget view. Hand-written ES module with no imports; shared.js and
+// runtable.js are put in front of it by the Python side (h, secs, tell, createLiveStore,
+// markdown helpers; the prompt-set table).
 //
 // The `columns` trait holds each column's state (complete, with the answer's HTML, once the
 // column has finished). While a run streams, each column's new part arrives as custom
 // messages {t: "delta", run, col, seq, done, tail, first?}, kept in one store per widget
-// model (the factory below) and shared by every view.
+// model (the factory below) and shared by every view. When the widget shows a prompt set
+// (`table` trait set), the table of runtable.js takes the columns' place.
 
 const STATUS_TEXT = { waiting: "waiting", streaming: "streaming", done: "done", error: "failed", stopped: "stopped" };
 const FINISHED = ["done", "error", "stopped"];
@@ -23,10 +25,11 @@ function buildChrome() {
     stopBtn: h("button", { class: "vnb-btn vnb-stop", type: "button", text: "Stop" }),
     cols: h("div", { class: "vnb-cols" }),
     summary: h("div", { class: "vnb-summary" }),
+    rt: buildTableChrome(),
   };
   ui.root = h("div", { class: "vnb-cmp" },
     h("div", { class: "vnb-head" }, ui.title, ui.status),
-    ui.promptShown, ui.cols, ui.summary, ui.notice,
+    ui.promptShown, ui.rt.root, ui.cols, ui.summary, ui.notice,
     h("div", { class: "vnb-compose" }, ui.input, ui.stopBtn, ui.runBtn));
   return ui;
 }
@@ -138,8 +141,30 @@ function paintColumn(v, name, columns, scale, fastest) {
   paintText(v, node, c, st, live);
 }
 
+// A prompt set shown: the table instead of the columns, and only Stop (for the run).
+function paintTableMode(v) {
+  const { ui } = v;
+  const on = tableMode(v);
+  ui.root.classList.toggle("vnb-table-mode", on);
+  ui.rt.root.hidden = !on;
+  for (const el of [ui.cols, ui.input, ui.runBtn]) el.hidden = on;
+  if (!on) {
+    ui.promptShown.hidden = !v.model.get("prompt");
+    return false;
+  }
+  ui.promptShown.hidden = true;
+  ui.summary.hidden = true;
+  const running = tableRunning(v);
+  const frame = v.model.get("table") || {};
+  ui.root.dataset.state = running ? "running" : "done";
+  ui.status.textContent = `prompt set ${String(frame.run_id || "").slice(0, 8)} · ${frame.rows.length} prompts × ${frame.cols.length} ${frame.cols.length === 1 ? "column" : "columns"}`;
+  ui.stopBtn.disabled = !running;
+  return true;
+}
+
 function paint(v) {
   const { model, ui } = v;
+  if (paintTableMode(v)) return;
   const columns = model.get("columns") || {};
   const running = !!model.get("running");
   if (model.get("run_id") !== v.runSeen) {
@@ -236,7 +261,7 @@ function wireControls(v) {
 function listenToModel(v) {
   const { model, ui } = v;
   model.on("change:title", () => { ui.title.textContent = model.get("title"); });
-  model.on("change:prompt", () => renderPrompt(v));
+  model.on("change:prompt", () => { renderPrompt(v); paint(v); });
   model.on("change:vessels", () => { buildColumns(v); paint(v); });
   model.on("change:info", () => { buildColumns(v); paint(v); });
   model.on("change:run_id", () => {
@@ -247,20 +272,30 @@ function listenToModel(v) {
   model.on("change:running", () => paint(v));
   model.on("change:fastest", () => paint(v));
   model.on("change:notice", () => renderNotice(v));
+  model.on("change:table", () => { buildRunTable(v); paintAllCells(v); paintRunProgress(v); paint(v); });
+  model.on("change:table_progress", () => { paintRunProgress(v); paint(v); });
   const listener = (ev) => onStoreEvent(v, ev);
+  const tableListener = (ev) => onTableStoreEvent(v, ev);
   v.store.listeners.add(listener);
-  return () => v.store.listeners.delete(listener);
+  v.tableStore.listeners.add(tableListener);
+  return () => {
+    v.store.listeners.delete(listener);
+    v.tableStore.listeners.delete(tableListener);
+  };
 }
 
-function renderCompare(model, el, store) {
+function renderCompare(model, el, store, tableStore) {
   const ui = buildChrome();
   el.append(ui.root);
-  const v = { model, el, store, ui, colNodes: new Map(), runStart: null, runSeen: "", tools: codeTools(model, el) };
+  const v = { model, el, store, tableStore, ui, rt: ui.rt, colNodes: new Map(), runStart: null, runSeen: "", tools: codeTools(model, el) };
   wireControls(v);
   const stopListening = listenToModel(v);
   ui.title.textContent = model.get("title");
   renderPrompt(v);
   buildColumns(v);
+  buildRunTable(v);
+  paintAllCells(v);
+  paintRunProgress(v);
   paint(v);
   renderNotice(v);
   if (model.get("running")) store.sync();
@@ -274,15 +309,20 @@ function renderCompare(model, el, store) {
 // anywidget calls this once per widget model: the store lives as long as the model.
 export default () => {
   let store = null;
+  let tableStore = null;
   return {
     initialize({ model }) {
       store = createLiveStore(model, "col");
+      tableStore = createTableStore(model);
       store.sync();
+      const table = model.get("table") || {};
+      if (table.key && !table.cells) tableStore.sync(); // opened mid-run: every cell so far
       return keepFallbackSaved(model);
     },
     render({ model, el }) {
       store = store || createLiveStore(model, "col");
-      return renderCompare(model, el, store);
+      tableStore = tableStore || createTableStore(model);
+      return renderCompare(model, el, store, tableStore);
     },
   };
 };

@@ -1,0 +1,180 @@
+"""A prompt set in the CompareWidget's live table, in a real JupyterLab: a small run fills
+the table as pairs finish (a failed pair shown as such, progress in the header and under
+the cell that runs it), a routed run has one column naming who answered, light and dark
+themes, then the saved notebook reopened without a kernel shows the table again — from the
+saved widget state, and as the static HTML a viewer without widgets gets.
+
+The tests are steps on one shared page, in order: a failure names its step and the page is
+dumped under that name (test-artifacts/failure-<step>.*).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+from vessel_nb.practice.fleet import practice_key
+
+from .conftest import _api, _get, set_theme
+from .test_panels_browser import notebook_source, run_all
+
+pytestmark = pytest.mark.browser
+
+WAIT = 90_000
+PROMPTS = 10
+VESSELS = ["ollama", "claude", "openai"]
+REPLY = "**Short** answer:\n\n- one\n- two\n\n<script>window.__vnbPwned = true</script>"
+
+# Counts the table's finished cells every 50 ms, from before the table exists.
+COUNTER = """
+window.__rtCounts = [];
+setInterval(() => {
+  const n = document.querySelectorAll('.vnb-rt-cell[data-outcome="ok"], .vnb-rt-cell[data-outcome="error"]').length;
+  const last = window.__rtCounts[window.__rtCounts.length - 1];
+  if (last !== n) window.__rtCounts.push(n);
+}, 50);
+"""
+
+
+def table_notebook(fleet) -> nbformat.NotebookNode:
+    cells = [
+        notebook_source(fleet).cells[0],
+        nbformat.v4.new_code_cell(f'table = vnb.CompareWidget(orch, vessels={VESSELS!r}, title="prompt set")\ntable'),
+        nbformat.v4.new_code_cell(
+            f'run = table.map([f"Question {{i}}: why?" for i in range({PROMPTS})], per_vessel=2)\nrun.wait();'
+        ),
+        nbformat.v4.new_code_cell('routed = vnb.CompareWidget(orch, title="routed set")\nrouted'),
+        nbformat.v4.new_code_cell('routed.map(["one", "two", "three"], vessels=None, progress=False).wait();'),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def table_page(browser, lab, slow_fleet, artifacts):
+    """The notebook written, opened and run (Run All); the steps below share the page."""
+    base, root = lab
+    for name in slow_fleet.names:
+        slow_fleet[name].reply = REPLY
+    slow_fleet["openai"].set_fault("status", code=401, times=1)  # one failed pair
+    nbformat.write(table_notebook(slow_fleet), root / "table.ipynb")
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.vnb_console = []
+    page.on("console", lambda m: page.vnb_console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: page.vnb_console.append(f"pageerror: {e}"))
+    page.add_init_script(COUNTER)
+    page.set_default_timeout(WAIT)
+    state = SimpleNamespace(base=base, root=root, page=page)
+    try:
+        page.goto(f"{base}/lab/tree/table.ipynb?reset")
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=WAIT)
+        run_all(page)
+        yield state
+    finally:
+        with contextlib.suppress(Exception):  # the theme is the server's: later tests share it
+            set_theme(page, "JupyterLab Light")
+        context.close()
+        slow_fleet["openai"].clear_fault()
+        for name in slow_fleet.names:
+            slow_fleet[name].reply = None
+
+
+@pytest.fixture
+def step(request, table_page):
+    request.node.vnb_page = table_page.page  # for the failure dump in conftest
+    return table_page
+
+
+def test_a_small_run_fills_the_table_as_pairs_finish(step, artifacts):
+    page = step.page
+    table = page.locator(".vnb-cmp.vnb-table-mode").first
+    table.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+    cells = table.locator(".vnb-rt-cell")
+    assert cells.count() == PROMPTS * len(VESSELS)
+    assert table.locator(".vnb-cols").is_hidden() and table.locator("textarea.vnb-prompt").is_hidden()
+    assert table.locator('.vnb-rt-cell[data-outcome="ok"]').count() == PROMPTS * len(VESSELS) - 1
+    failed = table.locator('.vnb-rt-cell[data-outcome="error"]')
+    assert failed.count() == 1 and "failed" in failed.inner_text()
+    counts = page.evaluate("window.__rtCounts")
+    between = [n for n in counts if 0 < n < PROMPTS * len(VESSELS)]
+    assert len(between) >= 3, f"the table did not fill in step by step: {counts}"
+    # header: progress for the run and each column; rows in prompt order
+    assert f"{PROMPTS * len(VESSELS)}/{PROMPTS * len(VESSELS)} pairs" in table.locator(".vnb-rt-progress").inner_text()
+    heads = table.locator("thead th.vnb-rt-col")
+    assert heads.count() == 3 and heads.nth(0).locator(".vnb-col-name").inner_text() == "ollama"
+    assert heads.nth(2).locator(".vnb-rt-counts").inner_text().startswith(f"{PROMPTS - 1}/{PROMPTS} · 1 failed")
+    assert table.locator("tbody .vnb-rt-prompt").nth(3).inner_text() == "Question 3: why?"
+    # the answer's Markdown, rendered and inert
+    first = cells.first
+    assert first.locator("strong").first.inner_text() == "Short" and first.locator("li").count() == 2
+    assert "<script>" in first.inner_text()
+    assert page.evaluate("window.__vnbPwned || null") is None
+    assert page.locator(".vnb-rt script").count() == 0
+    assert "first" in first.locator(".vnb-rt-meta").inner_text()
+    # progress also under the cell that ran it (orch.map's own display)
+    run_cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
+    assert "done" in run_cell.locator(".jp-OutputArea").inner_text()
+    table.scroll_into_view_if_needed()
+    table.screenshot(path=str(artifacts / "runtable-light.png"))
+
+
+def test_a_routed_run_has_one_column_naming_who_answered(step, artifacts):
+    page = step.page
+    routed = page.locator(".vnb-cmp.vnb-table-mode").nth(1)
+    routed.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+    assert routed.locator("thead th.vnb-rt-col .vnb-col-name").all_inner_texts() == ["routed"]
+    assert routed.locator(".vnb-rt-vessel").all_inner_texts() == ["ollama"] * 3
+    routed.screenshot(path=str(artifacts / "runtable-routed-light.png"))
+
+
+def test_dark_theme(step, artifacts):
+    page = step.page
+    set_theme(page, "JupyterLab Dark")
+    page.wait_for_timeout(500)  # the theme's CSS transition
+    table = page.locator(".vnb-cmp.vnb-table-mode").first
+    table.scroll_into_view_if_needed()
+    table.screenshot(path=str(artifacts / "runtable-dark.png"))
+    set_theme(page, "JupyterLab Light")
+
+
+def test_reopened_without_a_kernel_the_table_is_still_there(step, artifacts):
+    page, base, root = step.page, step.base, step.root
+    page.keyboard.press("Control+s")
+    page.locator(".jp-mod-dirty").first.wait_for(state="detached")
+    saved = json.loads((root / "table.ipynb").read_text())
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    tables = [m["state"]["table"] for m in state.values() if m["state"].get("table")]
+    assert len(tables) == 2 and all(t["cells"] for t in tables)
+    outputs = [o for c in saved["cells"] for o in c.get("outputs", [])]
+    fallbacks = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    static = next(f for f in fallbacks if "prompt set" in f and "Question 3: why?" in f)
+    for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
+        assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
+    for session in json.loads(_get(base + "/api/sessions")):  # stop the kernel: its widgets are gone
+        if session["path"].endswith("table.ipynb"):
+            _api(base, "DELETE", f"/api/sessions/{session['id']}")
+    page.reload()
+    reopened = page.locator(".vnb-cmp.vnb-table-mode").first
+    reopened.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+    assert reopened.locator('.vnb-rt-cell[data-outcome="ok"]').count() == PROMPTS * len(VESSELS) - 1
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    reopened.scroll_into_view_if_needed()
+    reopened.screenshot(path=str(artifacts / "runtable-reopened.png"))
+    # what a viewer without widgets (GitHub, nbviewer) shows: the static table (in a page of
+    # its own: this one stays JupyterLab, whose theme the fixture puts back)
+    viewer = page.context.new_page()
+    try:
+        viewer.set_content(f"<html><body>{static}</body></html>")
+        rows = viewer.locator("tbody tr")
+        assert rows.count() == PROMPTS and "Question 3: why?" in rows.nth(3).inner_text()
+        assert viewer.locator("tbody strong", has_text="Short").count() == PROMPTS * len(VESSELS) - 1
+        assert viewer.locator("script").count() == 0
+        viewer.screenshot(path=str(artifacts / "runtable-static.png"), full_page=True)
+    finally:
+        viewer.close()
