@@ -67,6 +67,25 @@ def test_the_first_item_comes_alone_then_items_come_in_batches_with_one_wakeup_e
     assert src.closed.is_set()
 
 
+def test_items_parsed_in_one_go_wake_a_waiting_consumer_once_when_the_producer_pauses():
+    """A response's bytes arrive at once and hold many items: waking the consumer per item
+    made the two threads take turns item by item (17 wake-ups for a 20-token answer)."""
+    h = Handoff(Source(0).gen, bg.get_loop())
+    h._first = False  # past the first item, which is handed over alone (tested above)
+    woken = []
+
+    async def produce_three() -> tuple[int, int]:
+        h._wake = lambda: woken.append(len(h._items))  # the consumer waits
+        for i in range(3):
+            await h._put(i)  # no pause between items: nothing is handed over yet
+        before = len(woken)
+        await asyncio.sleep(0)  # the producer gives the loop a turn (it waits for data)
+        return before, len(woken)
+
+    assert bg.run_sync(produce_three(), timeout=5) == (0, 1)
+    assert woken == [3]  # one wake-up, all three items ready
+
+
 def test_a_slow_consumer_holds_the_producer_at_the_limit():
     src = Source()  # endless
     h = Handoff(src.gen, bg.get_loop(), limit=8).start()

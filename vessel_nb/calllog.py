@@ -108,12 +108,16 @@ class CallLog:
     # --- the caller's side: never blocks on the file --------------------------------
     def append(self, attempt: Attempt) -> None:
         """Record one attempt: in memory now, on disk as soon as the file allows."""
-        row = dataclasses.asdict(attempt)
+        # Every field is a str, number, bool or None: a shallow copy is the row (asdict's deep
+        # copy cost more than the rest of the attempt's bookkeeping together).
+        row = vars(attempt).copy()
+        if len(row) != len(_ATTEMPT_FIELDS):  # an attribute set on the instance is no column
+            row = {name: row[name] for name in _ATTEMPT_FIELDS}
         row["session_id"] = self.session_id
         if not self.keep_text:
             row["prompt"] = row["response"] = None
         for k, v in row.items():  # lone surrogates cannot be stored: keep memory and disk alike
-            if isinstance(v, str):
+            if isinstance(v, str) and not v.isascii():  # isascii is O(1): most fields are ASCII
                 row[k] = _encodable(v)
         with self._cond:
             self._rows.append(row)
@@ -360,6 +364,9 @@ def _fix(exc: BaseException, path: Path | None) -> str:
     else:
         what = "check the file"
     return f"{what}, or pass log_path= another file (log_path=False keeps the log in memory only)"
+
+
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(Attempt))
 
 
 def _encodable(text: str) -> str:

@@ -11,8 +11,8 @@ health states, the log) is passed in; nothing reaches into the orchestrator.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -52,7 +52,7 @@ class Call:
     run_item: str = ""
     prices: PriceTable | None = None
     """the price table that gives each answered attempt its ``cost_usd``"""
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    call_id: str = field(default_factory=lambda: os.urandom(6).hex())
     """id shared by every attempt of this call"""
 
     @property

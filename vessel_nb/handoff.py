@@ -6,7 +6,9 @@ parsing the item. So the producer task reads ahead into a bounded buffer and the
 takes everything buffered at once:
 
 - **at most one wake-up per batch**: the producer wakes the consumer only when it is
-  waiting, and then once, however many items follow before it looks again;
+  waiting, and only when the producer itself pauses (waits for data or for room), so the
+  items parsed from bytes already received go over together; woken per item instead, the
+  two threads took turns item by item (17 wake-ups for a 20-token answer, against 4);
 - **backpressure**: at ``limit`` buffered items the producer waits until the consumer takes
   them, so a slow consumer never makes the buffer (or the connection's data) pile up;
 - **prompt first item**: after the first item the producer waits until the consumer has
@@ -52,6 +54,7 @@ class Handoff:
         self._wake: Callable[[], Any] | None = None  # set while the consumer waits
         self._space: asyncio.Future[None] | None = None  # set while the producer waits
         self._first = True
+        self._flush_due = False  # a wake-up of the consumer is scheduled on the loop
         self._done = False
         self._error: BaseException | None = None
         self._cancelled = False
@@ -96,17 +99,31 @@ class Handoff:
                     wake()
 
     async def _put(self, item: Any) -> None:
-        space = None
+        space = wake = None
         with self._lock:
             self._items.append(item)
-            wake = self._take_wake_locked()
             if self._first or len(self._items) >= self._limit:
                 self._first = False
                 space = self._space = self._loop.create_future()
+                wake = self._take_wake_locked()  # the producer waits next: wake the consumer now
+            elif not self._flush_due:
+                # Wake the consumer when this task next gives the loop a turn (it waits for
+                # data, or hits backpressure), not per item: items parsed from bytes already
+                # received go over as one batch instead of one wake-up each.
+                self._flush_due = True
+                self._loop.call_soon(self._flush)
         if wake is not None:
             wake()
         if space is not None:
             await space
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_due = False
+            # nothing to hand over when the consumer took it all meanwhile (at the limit)
+            wake = self._take_wake_locked() if self._items else None
+        if wake is not None:
+            wake()
 
     def _finish_locked(self, error: BaseException | None) -> None:
         self._done = True

@@ -13,6 +13,7 @@ header is unchanged).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,6 +36,7 @@ def loopback_ip(text: str) -> bool:
     return ip.is_loopback
 
 
+@functools.lru_cache(maxsize=256)  # asked several times per call (adapter.local); ipaddress is slow
 def claims_loopback(host: str) -> bool:
     """The host is a loopback literal, or a name meant for this machine (to be checked)."""
     host = host.lower().rstrip(".")

@@ -118,7 +118,9 @@ class CallOptions:
         )
 
     def replace(self, **changes: Any) -> CallOptions:
-        """A copy with some options changed."""
+        """A copy with some options changed (itself when nothing changes: it is frozen)."""
+        if all(getattr(self, k, changes) == v for k, v in changes.items()):  # (an unknown name: replace's error)
+            return self
         return dataclasses.replace(self, **changes)
 
 
@@ -140,11 +142,12 @@ class Usage:
 
     def merge(self, newer: Usage) -> Usage:
         """These counts updated by a later report (the figures it leaves out are kept)."""
+        # Field by field, not dataclasses.astuple: that deep-copies, and this runs per report.
         return Usage(
-            *(
-                new if new is not None else old
-                for old, new in zip(dataclasses.astuple(self), dataclasses.astuple(newer), strict=True)
-            )
+            self.tokens_in if newer.tokens_in is None else newer.tokens_in,
+            self.tokens_out if newer.tokens_out is None else newer.tokens_out,
+            self.tokens_reasoning if newer.tokens_reasoning is None else newer.tokens_reasoning,
+            self.tokens_cached if newer.tokens_cached is None else newer.tokens_cached,
         )
 
 
