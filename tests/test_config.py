@@ -110,6 +110,38 @@ def test_bad_config_files_get_one_clear_error(tmp_path, text, words):
         default_setup(cfg)
 
 
+def test_a_vessel_may_be_a_pool_of_hosts(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[vessels.ollama]\nbase_url = ["127.0.0.1:11434", "127.0.0.1:11435"]\n'
+        '[vessels.vllm]\nprovider = "openai"\nmodel = "m"\nbase_url = ["http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1"]\n'
+    )
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11500")  # the file's list wins; the variable is one host
+    s = default_setup(cfg)
+    assert s.vessels["ollama"].hosts == ("http://127.0.0.1:11434", "http://127.0.0.1:11435")
+    assert s.vessels["ollama"].local and not s.vessels["vllm"].local
+    assert s.vessels["vllm"].hosts == ("http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1")
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("[]", r"c\.toml: \[vessels\.pool\]: .*base_url is an empty list; give at least one address"),
+        ('["127.0.0.1:1", 2]', r"\[vessels\.pool\]: .*base_url\[1\] must be text like .*, not int 2"),
+        (
+            '["127.0.0.1:1", "http://127.0.0.1:1"]',
+            r"names http://127\.0\.0\.1:1 twice \(base_url\[0\] and base_url\[1\]\)",
+        ),
+        ("{ a = 1 }", r"base_url = \{'a': 1\} is a table; base_url must be text, .* or a list of such addresses"),
+    ],
+)
+def test_a_bad_pool_in_the_file_is_one_clear_error(tmp_path, value, words):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[vessels.pool]\nprovider = "ollama"\nbase_url = {value}\n')
+    with pytest.raises(ConfigError, match=words):
+        default_setup(cfg)
+
+
 def test_bad_constructor_input():
     with pytest.raises(ConfigError, match="needs a model name"):
         OllamaAdapter(model="")

@@ -7,6 +7,7 @@ rather than an "unexpected" error on the first call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
@@ -49,3 +50,31 @@ def parse(url: str, *, who: str, example: str, default_port: int | None = None, 
     if "@" in parts.netloc:  # user:password@ (a proxy's login) is kept as given
         netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def parse_pool(
+    urls: list | tuple, *, who: str, example: str, parse_one: Callable[[str], str], field: str = "base_url"
+) -> tuple[str, ...]:
+    """The normalised addresses of a pool of hosts, or one ConfigError for the whole list.
+
+    An empty list, an item that is not text, or two items naming the same host (after
+    normalising: ``localhost:11434`` and ``http://localhost:11434/`` are one host) are
+    refused before anything is sent; each item is checked as a single address is.
+    """
+    if not urls:
+        raise ConfigError(f"{who}: {field} is an empty list; give at least one address, e.g. [{example!r}]")
+    hosts: list[str] = []
+    for i, url in enumerate(urls):
+        if not isinstance(url, str):
+            raise ConfigError(
+                f"{who}: {field}[{i}] must be text like {example!r}, not {type(url).__name__} {url!r:.60}; "
+                f"a pool is a list of addresses, e.g. [{example!r}, ...]"
+            )
+        host = parse_one(url)
+        if host in hosts:
+            raise ConfigError(
+                f"{who}: {field} names {host} twice ({field}[{hosts.index(host)}] and {field}[{i}]); "
+                "list each host of the pool once"
+            )
+        hosts.append(host)
+    return tuple(hosts)

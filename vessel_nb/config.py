@@ -16,6 +16,11 @@ order and add more vessels, such as a llama.cpp server::
     model = "local"
     local = true
 
+    [vessels.vllm]                 # a pool: each call goes to the host with the fewest in flight
+    provider = "openai"
+    base_url = ["http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1"]
+    model = "Qwen/Qwen2.5-7B-Instruct"
+
     [vessels.codex]
     provider = "openai"
     model = "gpt-5-codex"
@@ -40,10 +45,10 @@ from .errors import ConfigError
 OLLAMA_MODEL_ENV = "VESSEL_NB_OLLAMA_MODEL"
 """names the Ollama model to use instead of the adapter's default"""
 # Every option of a [vessels.NAME] table, its type, and how it is described in an error.
-_OPTIONS: dict[str, tuple[type, str]] = {
+_OPTIONS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "provider": (str, 'text, e.g. "openai"'),
     "model": (str, 'text, e.g. "llama3.2"'),
-    "base_url": (str, 'text, e.g. "http://127.0.0.1:8080/v1"'),
+    "base_url": ((str, list), 'text, e.g. "http://127.0.0.1:8080/v1", or a list of such addresses (a pool)'),
     "local": (bool, "true or false (without quotes)"),
     "api_key_env": (str, 'the name of an environment variable, e.g. "MY_KEY_VAR"'),
     "vision": (bool, "true or false (without quotes)"),
@@ -152,7 +157,7 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
             f"{file}: [vessels.{name}] has unknown option {sorted(unknown)[0]!r}; options: {', '.join(_OPTIONS)}"
         )
     for field, value in spec.items():
-        kind, expected = _OPTIONS[field]
+        kind, expected = _OPTIONS[field]  # a pool's items are checked by the adapter, one error each
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ConfigError(
                 f"{file}: [vessels.{name}] {field} = {value!r} is {_toml_type(value)}; {field} must be {expected}"

@@ -28,9 +28,8 @@ def _ask(orch: Any, prompt: str) -> Any:
     with orch.stream_sync(prompt) as chunks:
         for chunk in chunks:
             if chunk.event == "fallback":
-                _say(
-                    f"[{chunk.vessel}: {short_detail(chunk.vessel, chunk.detail)} → trying the next vessel]\n  ", end=""
-                )
+                then = "another host of the pool" if chunk.host else "the next vessel"
+                _say(f"[{chunk.vessel}: {short_detail(chunk.vessel, chunk.detail)} → trying {then}]\n  ", end="")
             elif chunk.done:
                 reply = chunk.reply
             elif chunk.content:

@@ -87,9 +87,7 @@ async def attempt_in_turn(
         # call, cooled after a dropped connection, is back up).
         spare = any(_ready(c, vessels[c.name], states[c.name]) for c in candidates[index + 1 :])
         try:
-            attempt = _one_attempt(
-                call, cand, vessels[cand.name], states[cand.name], log, attempts, started, skip_cooling=spare
-            )
+            attempt = _try_vessel(call, cand, vessels[cand.name], states[cand.name], log, attempts, started, spare)
             async with aclosing(attempt) as chunks:
                 async for chunk in chunks:
                     yield chunk
@@ -110,7 +108,7 @@ async def attempt_in_turn(
     raise all_failed(call.task, call.explicit, failures, attempts)
 
 
-async def _one_attempt(
+async def _try_vessel(
     call: Call,
     cand: Candidate,
     adapter: BaseAdapter,
@@ -118,16 +116,84 @@ async def _one_attempt(
     log: CallLog,
     attempts: list[Attempt],
     call_started: float,
-    *,
-    skip_cooling: bool = True,
+    spare: bool,
 ) -> AsyncIterator[Chunk]:
-    """Try one vessel: yield its text chunks, then the ``done`` chunk with the Reply.
+    """Try one vessel — its one host, or the hosts of its pool in turn — and tell the
+    vessel's health state how it went. ``spare``: a later vessel of the call is ready.
 
-    Appends its :class:`Attempt` to ``attempts`` and to the log, and tells the vessel's
-    health state how it went. On failure raises the VesselError, its
-    ``before_first_token`` saying whether the call may still fall back.
+    A pool moves to its next host only before the first token; a host cooling down is
+    skipped while a later host or vessel is ready (the vessels' own rule, one level down).
+    Raises the last host's VesselError when none answered.
     """
-    loop = asyncio.get_running_loop()
+    if (skip := _skip_reason(cand, adapter, state, skip_cooling=spare)) is not None:
+        _skipped(call, cand, adapter, log, attempts, skip)
+        raise skip
+    views = adapter.host_views()
+    pool = adapter._hostpool
+    failure: E.VesselError | None = None
+    for i, view in enumerate(views):
+        host = view.base_url
+        if pool is not None and not cand.explicit and pool.cooling_for(host) > 0:
+            if spare or any(pool.cooling_for(v.base_url) <= 0 for v in views[i + 1 :]):
+                cooled = pool.states[host]
+                _skipped(
+                    call,
+                    cand,
+                    view,
+                    log,
+                    attempts,
+                    E.VesselUnavailable(
+                        f"host {view.host_label} skipped, cooling down for {cooled.cooling_for():.0f}s more "
+                        f"after: {cooled.last_error}",
+                        vessel=cand.name,
+                    ),
+                    host=view.host_label,
+                )
+                continue
+        try:
+            async with aclosing(_one_attempt(call, cand, view, log, attempts, call_started)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except E.VesselError as err:
+            failure = err
+            if pool is not None:
+                pool.record_failure(host, err)
+            later = views[i + 1 :]
+            tried_next = cand.explicit or not spare or any(pool.cooling_for(v.base_url) <= 0 for v in later)
+            if err.before_first_token and later and tried_next:
+                detail = f"host {view.host_label}: {err.reason}"
+                yield Chunk(
+                    event="fallback", vessel=cand.name, model=attempts[-1].model, detail=detail, host=view.host_label
+                )
+                continue
+            break
+        if pool is not None:
+            pool.record_ok(host, attempts[-1].ttft_s)
+        state.record_ok(attempts[-1].ttft_s)
+        return
+    if failure is None:  # every host skipped: another call cooled the last ready one meanwhile
+        failure = E.VesselUnavailable("every host of the pool is cooling down", vessel=cand.name)
+    state.record_failure(failure, local=adapter.local)
+    raise failure
+
+
+def _skipped(
+    call: Call,
+    cand: Candidate,
+    adapter: BaseAdapter,
+    log: CallLog,
+    attempts: list[Attempt],
+    skip: E.VesselError,
+    *,
+    host: str = "",
+) -> None:
+    """Log a vessel (or a pool's host) that is not tried at all: no key, or cooling down."""
+    att = _new_attempt(call, cand, adapter, attempts, host=host)
+    att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
+    log.append(att)
+
+
+def _new_attempt(call: Call, cand: Candidate, adapter: BaseAdapter, attempts: list[Attempt], host: str) -> Attempt:
     att = Attempt(
         call_id=call.call_id,
         attempt=len(attempts) + 1,
@@ -138,6 +204,7 @@ async def _one_attempt(
         reason=cand.reason,
         private=call.task.local_only,
         local=adapter.local,
+        host=host,
         started_at=_utc_now(),
         compare_id=call.compare_id,
         run_id=call.run_id,
@@ -145,11 +212,24 @@ async def _one_attempt(
         prompt=call.prompt,
     )
     attempts.append(att)
-    if (skip := _skip_reason(cand, adapter, state, skip_cooling=skip_cooling)) is not None:
-        att.outcome, att.error, att.error_kind, att.latency_s = "unhealthy", skip.reason, skip.kind, 0.0
-        log.append(att)
-        raise skip
+    return att
 
+
+async def _one_attempt(
+    call: Call,
+    cand: Candidate,
+    adapter: BaseAdapter,
+    log: CallLog,
+    attempts: list[Attempt],
+    call_started: float,
+) -> AsyncIterator[Chunk]:
+    """Try one host of one vessel: yield its text chunks, then the ``done`` chunk with the Reply.
+
+    Appends its :class:`Attempt` to ``attempts`` and to the log. On failure raises the
+    VesselError, its ``before_first_token`` saying whether the call may still fall back.
+    """
+    loop = asyncio.get_running_loop()
+    att = _new_attempt(call, cand, adapter, attempts, host=adapter.host_label)
     sent, withheld = privacy.outgoing(call.messages, adapter, local_only=call.task.local_only)
     if withheld:
         yield Chunk(
@@ -197,7 +277,6 @@ async def _one_attempt(
         if call.prices is not None:
             att.cost_usd = call.prices.cost(att.model, usage, local=adapter.local)
         log.append(att)
-        state.record_ok(att.ttft_s)
         reply = Reply(
             text="".join(parts),
             vessel=cand.name,
@@ -229,7 +308,6 @@ async def _one_attempt(
     att.response = "".join(parts) if got_text else None
     att.outcome = "interrupted" if got_text else "error"
     log.append(att)
-    state.record_failure(failure, local=adapter.local)
     # What led to the failure (a JSON error holding the server's whole line, an httpx error
     # with its URL) may quote a key the server echoed; the message already says what happened.
     failure.__context__ = failure.__cause__ = None
@@ -237,8 +315,13 @@ async def _one_attempt(
 
 
 def _ready(cand: Candidate, adapter: BaseAdapter, state: VesselState) -> bool:
-    """True when this candidate would be tried now (it has its key and is not cooling down)."""
-    return adapter.missing_key() is None and (cand.explicit or state.cooling_for() <= 0)
+    """True when this candidate would be tried now (it has its key and is not cooling down;
+    a pool: nor is every one of its hosts)."""
+    if adapter.missing_key() is not None:
+        return False
+    pool = adapter._hostpool
+    hosts_ready = pool is None or any(pool.cooling_for(h) <= 0 for h in pool.hosts)
+    return bool(cand.explicit) or (state.cooling_for() <= 0 and hosts_ready)
 
 
 def _skip_reason(
@@ -252,6 +335,15 @@ def _skip_reason(
             f"skipped, cooling down for {state.cooling_for():.0f}s more after: {state.last_error}",
             vessel=cand.name,
         )
+    pool = adapter._hostpool
+    if skip is None and skip_cooling and not cand.explicit and pool is not None:
+        cooling = [pool.cooling_for(h) for h in pool.hosts]
+        if min(cooling) > 0:  # one row for a pool that is down, not one per host
+            skip = E.VesselUnavailable(
+                f"skipped: every host of the pool is cooling down (the first is tried again in "
+                f"{min(cooling):.0f}s) after: {pool.states[pool.order(advance=False)[0]].last_error}",
+                vessel=cand.name,
+            )
     return skip
 
 

@@ -201,6 +201,9 @@ class Chunk:
     text (the consumer must clear what it showed); 'withheld' when private turns were left out"""
     detail: str = ""
     """for event chunks: what happened, in words"""
+    host: str = ""
+    """on a 'fallback' within a pool of hosts: the host that failed (the call goes on with
+    another host of the same vessel, not the next vessel)"""
     reply: Reply | None = None
     """the finished reply, on the ``done`` chunk"""
 
@@ -247,6 +250,9 @@ class Attempt:
     """the call was private or heartbeat (must stay on this machine)"""
     local: bool = False
     """the vessel runs on this machine / a trusted local server"""
+    host: str = ""
+    """the ``host:port`` asked (one host of a pool, see :mod:`vessel_nb.adapters.hosts`);
+    empty when nothing was sent (a skipped vessel) and in logs older than this column"""
     started_at: str = ""
     """ISO-8601 UTC timestamp"""
     compare_id: str = ""

@@ -5,6 +5,7 @@ pool, stream loop under the clock, drain, health probe) is in :mod:`.httpio`."""
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from .. import address, checks, locality, redaction
 from .. import errors as E
 from ..images import Image
 from ..types import CallOptions, Delta, Health, Message, Timeouts, Usage
+from . import hosts as hostpool
 from . import httpio
 
 
@@ -43,7 +45,7 @@ class BaseAdapter:
         self,
         model: str,
         api_key: str | None = None,
-        base_url: str | None = None,
+        base_url: str | list[str] | tuple[str, ...] | None = None,
         *,
         local: bool | None = None,
         name: str | None = None,
@@ -58,7 +60,12 @@ class BaseAdapter:
         who = type(self).__name__
         checks.typed(name, (str, type(None)), f"{who}: name", "a vessel name (text)")
         checks.typed(api_key, (str, type(None)), f"{who}: api_key", "text (or None to read it from the environment)")
-        checks.typed(base_url, (str, type(None)), f"{who}: base_url", f"text like {self.default_url!r}")
+        checks.typed(
+            base_url,
+            (str, list, tuple, type(None)),
+            f"{who}: base_url",
+            f"text like {self.default_url!r}, or a list of such addresses (a pool of hosts)",
+        )
         for flag, value in (("local", local), ("vision", vision), ("thinking", thinking)):
             checks.typed(value, (bool, type(None)), f"{who}: {flag}", "True, False or None")
         checks.typed(timeouts, (Timeouts, type(None)), f"{who}: timeouts", "a vessel_nb.Timeouts(...)")
@@ -74,12 +81,21 @@ class BaseAdapter:
         self.name = name or self.provider
         from_env = os.environ.get(self.url_env or "-", "") if base_url is None else ""
         self._url_field = self.url_env if from_env else "base_url"  # named in address errors
-        self.base_url = self._normalize_url(base_url or from_env or self.default_url)
+        if isinstance(base_url, (list, tuple)):  # a pool of hosts (an environment variable is one host)
+            example = self._normalize_url(self.default_url)
+            self.hosts = address.parse_pool(base_url, who=who, example=example, parse_one=self._normalize_url)
+        else:
+            self.hosts = (self._normalize_url(base_url or from_env or self.default_url),)
+        #: every address of this vessel: one, or the hosts of a pool (see :mod:`.hosts`)
+        self.base_url = self.hosts[0]
+        """the address calls go to (a pool's first host; each call picks its own, see ``on_host``)"""
+        self._hostpool = hostpool.HostPool(self.hosts) if len(self.hosts) > 1 else None
+        self._is_view = False
         # The key is kept out of every public attribute, repr and message (see redact()).
         self.__key = (
             api_key if api_key is not None else next((os.environ[v] for v in self.key_env if os.environ.get(v)), None)
         )
-        if self.__key or urlsplit(self.base_url).password:
+        if self.__key or any(urlsplit(h).password for h in self.hosts):
             redaction.guard_http_logs(self)
         self._local_override = local
         self.timeouts = timeouts or self.default_timeouts
@@ -100,15 +116,40 @@ class BaseAdapter:
     @property
     def host_label(self) -> str:
         """host:port, for messages."""
-        parts = urlsplit(self.base_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.hostname}:{port}"
+        return hostpool.label(self.base_url)
+
+    @property
+    def is_pool(self) -> bool:
+        """This vessel spreads its calls over several hosts (``base_url=[...]``)."""
+        return self._hostpool is not None and not self._is_view
+
+    def on_host(self, host: str) -> BaseAdapter:
+        """This vessel, talking to one host of its pool (itself when it has one host).
+
+        A shallow copy: it shares the key, the connection pool, the pool's counters and
+        what was learned about the model; only ``base_url`` differs. ``local`` and
+        ``is_loopback`` stay the pool's, so a private call is judged by every host.
+        """
+        if host == self.base_url and not self.is_pool:
+            return self
+        if host not in self.hosts:
+            raise ValueError(f"{host} is not a host of vessel {self.name}")
+        view = copy.copy(self)
+        view.base_url, view._is_view = host, True
+        return view
+
+    def host_views(self) -> list[BaseAdapter]:
+        """The hosts a call tries, in turn: fewest calls in flight first (see :mod:`.hosts`)."""
+        if self._hostpool is None:
+            return [self]
+        return [self.on_host(h) for h in self._hostpool.order()]
 
     @property
     def is_loopback(self) -> bool:
-        """The address is meant to be on this machine: a loopback IP, or ``localhost`` (whose
-        addresses are checked at every connection, see :mod:`vessel_nb.locality`)."""
-        return locality.claims_loopback(urlsplit(self.base_url).hostname or "")
+        """Every address is meant to be on this machine: a loopback IP, or ``localhost``
+        (whose addresses are checked at every connection, see :mod:`vessel_nb.locality`).
+        A pool with one host elsewhere is not: locality is the pool's, not one host's."""
+        return all(locality.claims_loopback(urlsplit(h).hostname or "") for h in self.hosts)
 
     @property
     def local(self) -> bool:
@@ -125,11 +166,14 @@ class BaseAdapter:
 
     def redact(self, text: str) -> str:
         """Remove the key (in every form it takes) from any text that might be shown or stored."""
-        return redaction.redact(text, (self.__key, urlsplit(self.base_url).password))
+        return redaction.redact(text, self._secrets())
 
     def excerpt(self, data: str, limit: int = 80) -> str:
         """A short quoted piece of server data for a message: redacted first, then cut."""
-        return redaction.excerpt(data, (self.__key, urlsplit(self.base_url).password), limit)
+        return redaction.excerpt(data, self._secrets(), limit)
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self.__key, *(urlsplit(h).password for h in self.hosts))
 
     def missing_key(self) -> E.MissingKey | None:
         """The error to report when a key is needed and absent (no request is sent)."""
@@ -171,7 +215,7 @@ class BaseAdapter:
             "name": self.name,
             "provider": self.provider,
             "model": self.model,
-            "base_url": redaction.safe_url(self.base_url),
+            "base_url": self._shown_url(),
             "local": self.local,
             "vision": self._known("vision"),
             "thinking": self._known("thinking"),
@@ -180,8 +224,12 @@ class BaseAdapter:
 
     def __repr__(self) -> str:
         key = "set" if self.__key else "none"
-        url = redaction.safe_url(self.base_url)
+        url = self._shown_url()
         return f"{type(self).__name__}(name={self.name!r}, model={self.model!r}, base_url={url!r}, local={self.local}, key={key})"
+
+    def _shown_url(self) -> str:
+        """The address without secrets: a pool's hosts joined with ", "."""
+        return ", ".join(redaction.safe_url(h) for h in (self.hosts if self.is_pool else (self.base_url,)))
 
     # --- what a provider module supplies ----------------------------------------------
     def build_request(
@@ -219,9 +267,20 @@ class BaseAdapter:
         return self.stream_call(messages, CallOptions.build(**options))
 
     def stream_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:
-        """Stream one chat completion with options already built (the orchestrator's path)."""
+        """Stream one chat completion with options already built (the orchestrator's path).
+
+        On a pool, moves from host to host until one streams (see :func:`.hosts.stream_over`);
+        on one host of a pool (``on_host``), counts the call in flight there."""
         if (err := self.missing_key()) is not None:
             raise err
+        if self._hostpool is None:
+            return self._host_call(messages, opts)
+        if not self._is_view:
+            return hostpool.stream_over(self, messages, opts)
+        return self._hostpool.counted(self.base_url, self._host_call(messages, opts))
+
+    def _host_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:
+        """One chat completion from ``base_url`` (a provider may wrap it: see OpenAIAdapter)."""
         msgs = [dict(m) for m in messages]
         if opts.system:
             msgs = [{"role": "system", "content": opts.system}, *[m for m in msgs if m.get("role") != "system"]]
@@ -246,7 +305,10 @@ class BaseAdapter:
         return self._transport
 
     async def health(self, timeout: float = 3.0) -> Health:
-        """Probe a free endpoint: ok, latency and a detail a person can read."""
+        """Probe a free endpoint: ok, latency and a detail a person can read (a pool: every
+        host at once; up when any host is)."""
+        if self.is_pool:
+            return await hostpool.probe(self, timeout)
         return await httpio.probe(self, timeout)
 
     async def health_check(self) -> bool:

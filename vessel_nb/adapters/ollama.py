@@ -159,21 +159,22 @@ class OllamaAdapter(BaseAdapter):
         if configured is not None:
             return configured
         caps = self._capabilities.get(self.model)
-        if caps is None:
+        # a pool asks its hosts in the order a call would use them, until one knows the model
+        for host in self._hostpool.order(advance=False) if self._hostpool else [self.base_url]:
+            if caps is not None:
+                break
             try:
                 # a whole-request limit: httpx's own is per read, which a drip-feeding server never hits
                 async with asyncio.timeout(SIDE_REQUEST_LIMIT):
                     response = await self._client().post(
-                        self.base_url + "/api/show", json={"model": self.model}, headers=self._headers()
+                        host + "/api/show", json={"model": self.model}, headers=self._headers()
                     )
                 found = response.json().get("capabilities") if response.status_code == 200 else None
             except (TimeoutError, httpx.HTTPError, ValueError, AttributeError):
-                return False  # unknown now; do not cache, the server may come up
-            if not isinstance(found, list):
-                return False
-            caps = [c for c in found if isinstance(c, str)]
-            self._capabilities[self.model] = caps
-        return capability in caps
+                continue  # unknown now; do not cache, the server may come up
+            if isinstance(found, list):
+                caps = self._capabilities[self.model] = [c for c in found if isinstance(c, str)]
+        return caps is not None and capability in caps
 
     async def pulled_models(self, timeout: float) -> list[str] | None:
         """The models this Ollama has pulled (``/api/tags``), or None when no Ollama answers

@@ -89,12 +89,12 @@ class OpenAIAdapter(BaseAdapter):
         view._wire = api
         return view
 
-    async def stream_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:  # noqa: D102
+    async def _host_call(self, messages: Sequence[Message], opts: CallOptions) -> AsyncIterator[Delta]:
         model = opts.model or self.model
         api = self.api_for(model)
         started = False
         try:
-            async for delta in BaseAdapter.stream_call(self._speaking(api), messages, opts):
+            async for delta in BaseAdapter._host_call(self._speaking(api), messages, opts):
                 started = True
                 yield delta
             return
@@ -108,7 +108,7 @@ class OpenAIAdapter(BaseAdapter):
                 model,
                 err.message,
             )
-        async for delta in BaseAdapter.stream_call(self._speaking("responses"), messages, opts):
+        async for delta in BaseAdapter._host_call(self._speaking("responses"), messages, opts):
             yield delta
 
     @classmethod

@@ -213,7 +213,8 @@ class AskMagics(Magics):
                         out.tick()
                     elif chunk.event == "fallback":  # no answer yet; any reasoning shown goes
                         out.event(
-                            f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying the next vessel…",
+                            f"{chunk.vessel}: {render.short_detail(chunk.vessel, chunk.detail)} → trying "
+                            + ("another host of the pool…" if chunk.host else "the next vessel…"),
                             discard=True,
                         )
                     elif chunk.event == "withheld":
