@@ -86,8 +86,11 @@ def poll(predicate, timeout: float = 30.0, what: str = "condition"):
 # --- spreading --------------------------------------------------------------------------------
 def test_an_idle_pool_takes_its_hosts_in_turn(pool, practice):
     a, b, c = pool["ollama0"], pool["ollama1"], pool["ollama2"]
-    with orchestrator(practice, ollama_pool(a, b, c)) as orch:
+    vessel = ollama_pool(a, b, c)
+    with orchestrator(practice, vessel) as orch:
         replies = [orch.ask(f"q{i}") for i in range(6)]
+        assert orch.health_snapshot()["ollama"].state == "up"  # learned from ask(), which stops at the answer
+    assert all(state.last_ok for state in vessel._hostpool.states.values())
     assert [chats(s) for s in (a, b, c)] == [2, 2, 2]
     assert [r.attempts[-1].host for r in replies[:3]] == [label(s.url) for s in (a, b, c)]
     assert {r.vessel for r in replies} == {"ollama"} and chats(practice["claude"]) == 0

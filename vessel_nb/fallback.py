@@ -153,6 +153,10 @@ async def _try_vessel(
         try:
             async with aclosing(_one_attempt(call, cand, view, log, attempts, call_started)) as chunks:
                 async for chunk in chunks:
+                    if chunk.done:  # recorded before it is handed on: a caller may stop reading here
+                        if pool is not None:
+                            pool.record_ok(host, attempts[-1].ttft_s)
+                        state.record_ok(attempts[-1].ttft_s)
                     yield chunk
         except E.VesselError as err:
             failure = err
@@ -167,9 +171,6 @@ async def _try_vessel(
                 )
                 continue
             break
-        if pool is not None:
-            pool.record_ok(host, attempts[-1].ttft_s)
-        state.record_ok(attempts[-1].ttft_s)
         return
     if failure is None:  # every host skipped: another call cooled the last ready one meanwhile
         failure = E.VesselUnavailable("every host of the pool is cooling down", vessel=cand.name)
