@@ -288,7 +288,9 @@ class AIOrchestrator:
         ``retries`` tries in a row during which its vessel answered nothing else).
         ``budget_usd``: start no call that could take the run's cost past it. The same run
         again skips the pairs the call log holds answered. Other keywords go to every call
-        (``system=``, ``temperature=``, ``max_tokens=``, ``model=``, ...).
+        (``system=``, ``temperature=``, ``max_tokens=``, ``model=``, ...); ``task={"private": True}``
+        (or a message list whose last user turn is marked ``"private": True``) keeps a prompt on
+        local vessels: a pair naming a cloud vessel is ``refused`` in ``run.df``, sent nowhere.
         ``run.wait()`` waits; ``run.df`` has one row per prompt × vessel.
         """
         from . import runstart

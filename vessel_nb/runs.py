@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from .orchestrator import AIOrchestrator
 
 COLUMNS = [
-    "prompt_id", "prompt", "vessel", "model", "text", "outcome", "error", "error_kind", "ttft_s", "latency_s",
+    "prompt_id", "prompt", "vessel", "model", "text", "outcome", "error", "error_kind", "withheld", "ttft_s", "latency_s",
     "tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "cost_usd", "call_id", "retries", "resumed",
 ]  # fmt: skip
-"""the columns of ``run.df``"""
+"""the columns of ``run.df``: ``outcome`` is ok, error, refused (a private prompt that no local
+vessel could take: it was sent nowhere), pending or not run; ``withheld`` counts the private
+turns of a prompt's conversation left out of what a cloud vessel was sent"""
 
 _FIRST_OUT_GUESS = 1024  # output tokens reserved before a vessel's first answer shows its size
 
@@ -227,6 +229,7 @@ class Run:
             "outcome": "ok",
             "error": "",
             "error_kind": "",
+            "withheld": reply.withheld,
             "ttft_s": reply.ttft_s,
             "latency_s": reply.latency_s,
             "tokens_in": usage.tokens_in,
@@ -243,12 +246,14 @@ class Run:
         attempts = getattr(err, "attempts", []) or []
         last = attempts[-1] if attempts else None
         kind = getattr(err, "kind", "") or (last.error_kind if last else "")
+        # a private pair on a cloud vessel, or with no local vessel up: the core sent it nowhere
+        refused = isinstance(err, E.NoLocalVessel)
         return {
-            **self._empty_row(pair, "error"),
+            **self._empty_row(pair, "refused" if refused else "error"),
             "vessel": last.vessel if last else pair.slot,
             "model": last.model if last else None,
             "error": str(err),
-            "error_kind": kind,
+            "error_kind": "private" if refused else kind,
             "call_id": last.call_id if last else None,
             "retries": tries,
         }
