@@ -124,6 +124,19 @@ def test_concurrent_calls_share_the_hosts(pool, practice):
         assert {c.result(30).vessel for c in calls} == {"ollama"}
 
 
+def test_a_run_on_a_pool_keeps_every_host_busy(pool, practice):
+    servers = [pool["ollama0"], pool["ollama1"], pool["ollama2"]]
+    for srv in servers:
+        srv.set_fault("hang_headers")
+    with orchestrator(practice, ollama_pool(*servers)) as orch:
+        run = orch.map([f"q{i}" for i in range(6)], vessels=["ollama"], progress=False)
+        assert run.pacing["ollama"]["limit"] == 6  # two calls at once per local host, not per vessel
+        poll(lambda: [chats(s) for s in servers] == [2, 2, 2], what="two calls in flight on every host")
+        for srv in servers:
+            srv.clear_fault()
+        assert set(run.wait(timeout=60).df.outcome) == {"ok"}
+
+
 # --- a host down ------------------------------------------------------------------------------
 def test_a_host_down_hands_the_call_to_another_host_not_the_next_vessel(pool, practice):
     a, b = pool["ollama0"], pool["ollama1"]

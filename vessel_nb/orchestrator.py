@@ -283,7 +283,7 @@ class AIOrchestrator:
         or a DataFrame with ``template="Summarise {text}"``. ``vessels=None`` routes each
         prompt as :meth:`ask` would (fallback included); a list asks every prompt on each
         named vessel. ``per_vessel``: calls at once per vessel (default 2 on a local vessel,
-        8 on a cloud one); ``concurrency``: the cap over the whole run. A 429 pauses that
+        8 on a cloud one, per host of a pool); ``concurrency``: the cap over the whole run. A 429 pauses that
         vessel for the whole run, and the call is asked again (a pair gives up after
         ``retries`` tries in a row during which its vessel answered nothing else).
         ``budget_usd``: start no call that could take the run's cost past it. The same run

@@ -103,7 +103,9 @@ def _limit(orch: AIOrchestrator, slot: str, concurrency: int | None, per_vessel:
         if concurrency is not None:
             return concurrency
         slot = orch.priority[0]  # a routed prompt goes to the head of the priority list first
-    default = pacing.LOCAL_LIMIT if orch.vessels[slot].local else pacing.CLOUD_LIMIT
+    adapter = orch.vessels[slot]
+    # per host: a pool of three Ollama machines runs three times what one does
+    default = (pacing.LOCAL_LIMIT if adapter.local else pacing.CLOUD_LIMIT) * len(adapter.hosts)
     return min(default, concurrency) if concurrency is not None else default
 
 
