@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import peers
+from .report import FLOOR
 
 HANG_CAP = 12.0  # seconds: a hung vessel's "default" result is "more than this"
 
@@ -96,6 +97,7 @@ def contenders(base: str) -> tuple[dict[str, Any], dict[str, str], Any]:
     orch = peers.orchestrator(base)
     made: dict[str, Any] = {
         "raw httpx (ollama)": peers.Raw(base, "ollama"),
+        FLOOR: peers.RawViaLoop(base, "ollama"),
         "vessel_nb stream (ollama)": peers.VesselStream(orch, "ollama"),
         "vessel_nb stream_sync (ollama)": peers.VesselStreamSync(orch, "ollama"),
         "vessel_nb ask (ollama)": peers.VesselAsk(orch, "ollama"),
