@@ -6,6 +6,7 @@ pool, stream loop under the clock, drain, health probe) is in :mod:`.httpio`."""
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
@@ -149,7 +150,7 @@ class BaseAdapter:
         """Every address is meant to be on this machine: a loopback IP, or ``localhost``
         (whose addresses are checked at every connection, see :mod:`vessel_nb.locality`).
         A pool with one host elsewhere is not: locality is the pool's, not one host's."""
-        return all(locality.claims_loopback(urlsplit(h).hostname or "") for h in self.hosts)
+        return all(_url_claims_loopback(h) for h in self.hosts)
 
     @property
     def local(self) -> bool:
@@ -318,6 +319,11 @@ class BaseAdapter:
     async def aclose(self) -> None:
         """Close this loop's pooled connections."""
         await self._pool.aclose()
+
+
+@functools.lru_cache(maxsize=256)  # read several times per call (adapter.local): parse each address once
+def _url_claims_loopback(url: str) -> bool:
+    return locality.claims_loopback(urlsplit(url).hostname or "")
 
 
 def usage(tokens_in: Any = None, tokens_out: Any = None, *, reasoning: Any = None, cached: Any = None) -> Usage:

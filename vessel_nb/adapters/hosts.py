@@ -19,6 +19,7 @@ the spreading would have picked.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .base import BaseAdapter
 
 
+@functools.lru_cache(maxsize=256)  # once per attempt (the log's host column): parse each address once
 def label(url: str) -> str:
     """``host:port`` of an address (the log's ``host`` column; never a password)."""
     parts = urlsplit(url)
