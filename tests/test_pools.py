@@ -2,7 +2,8 @@
 a failing host hands the call to the next host before the next vessel, health is the
 pool's, locality is judged over every host — against several real practice servers on
 loopback. A guard refuses any connection off this machine (tests/netguard.py), and byte
-traps (tests/traps.py) show that a private prompt sends nothing to a host it must not reach.
+traps (tests/reliability/traps.py: counting proxies in front of practice servers) show that
+a private prompt sends nothing to a host it must not reach.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from vessel_nb.practice.fleet import MODELS, practice_key
 
 from .conftest import PATIENT
 from .netguard import guarded
-from .traps import ByteTrap
+from .reliability.traps import ByteTrap
 
 OFF_MACHINE = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
 CHAT = ("/api/chat", "/v1/chat/completions")
@@ -291,9 +292,10 @@ def test_a_pool_is_local_only_if_every_host_is():
 
 
 def test_a_private_call_sends_no_byte_to_a_pool_with_a_host_off_this_machine(pool, practice, netguard):
-    trap = ByteTrap()
+    trap = ByteTrap(pool["ollama2"].port).start()  # a host that would answer, if it were asked
     try:
-        mixed = vnb.OllamaAdapter(model=MODELS["ollama"], base_url=[trap.url, f"http://{OFF_MACHINE}:11434"])
+        url = f"http://127.0.0.1:{trap.port}"
+        mixed = vnb.OllamaAdapter(model=MODELS["ollama"], base_url=[url, f"http://{OFF_MACHINE}:11434"])
         vessels = {"lan": mixed, "ollama": ollama_pool(pool["ollama0"]), "claude": practice.adapters()["claude"]}
         with vnb.AIOrchestrator(vessels, log_path=False, timeouts=PATIENT) as orch:
             reply = orch.ask("my private note", task={"private": True})
@@ -303,25 +305,28 @@ def test_a_private_call_sends_no_byte_to_a_pool_with_a_host_off_this_machine(poo
             pool["ollama0"].set_fault("down")
             with pytest.raises(vnb.NoLocalVessel):
                 orch.ask("my private note", task={"private": True})
-        assert (trap.connections, trap.bytes) == (0, 0)
+        assert (trap.connections, trap.received) == (0, b"") and chats(pool["ollama2"]) == 0
         assert netguard.refused == [] and chats(practice["claude"]) == 0
     finally:
-        trap.close()
+        trap.stop()
 
 
 def test_a_pool_that_is_not_declared_local_gets_no_private_byte(pool, practice):
-    traps = [ByteTrap(), ByteTrap()]
+    traps = [ByteTrap(pool["openai0"].port).start(), ByteTrap(pool["openai1"].port).start()]
     try:
         # OpenAI-compatible servers are never local by default, even on loopback
-        vllm = vnb.OpenAIAdapter(model="served", base_url=[t.url + "/v1" for t in traps])
+        urls = [f"http://127.0.0.1:{t.port}/v1" for t in traps]
+        vllm = vnb.OpenAIAdapter(model=MODELS["openai"], base_url=urls, api_key=practice_key("openai"))
         vessels = {"vllm": vllm, "ollama": ollama_pool(pool["ollama0"], pool["ollama1"])}
         with vnb.AIOrchestrator(vessels, log_path=False, timeouts=PATIENT) as orch:
             for i in range(4):
                 assert orch.ask(f"private {i}", task={"private": True}).vessel == "ollama"
-        assert [(t.connections, t.bytes) for t in traps] == [(0, 0), (0, 0)]
+            assert orch.ask("open").vessel == "vllm"  # the traps do pass on what may go there
+        assert traps[0].connections + traps[1].connections == 1
+        assert b"private" not in traps[0].received + traps[1].received
     finally:
         for t in traps:
-            t.close()
+            t.stop()
 
 
 def test_each_host_of_a_local_pool_is_checked_at_connect(pool, practice, monkeypatch, netguard):

@@ -2,9 +2,9 @@
 vessel — routed or compared, across fallback and 429 pacing retries — and a comparison
 that names a cloud vessel says per pair what happened (refused, or private turns withheld).
 
-The cloud vessels here point at byte traps (tests/traps.py): a loopback port that counts
-every connection and byte, so "nothing was sent" is measured, not inferred from requests a
-server understood.
+The cloud vessels here point at byte traps (tests/reliability/traps.py): counting proxies in
+front of the practice cloud servers, so what may go to the cloud is answered, and "nothing
+was sent" is measured in bytes, not inferred from requests a server understood.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 
 import vessel_nb as vnb
 from vessel_nb.practice import PracticeServer
-from vessel_nb.practice.fleet import MODELS, practice_key
+from vessel_nb.practice.fleet import MODELS
 
 from .conftest import PATIENT
 from .netguard import guarded
-from .traps import ByteTrap
+from .reliability.traps import cloud_adapters, start_traps
 
 SECRET = "patient-record-51c9"
 CHAT = "/api/chat"
@@ -37,23 +37,22 @@ def second_ollama():
 
 
 @pytest.fixture
-def traps():
-    made = {"claude": ByteTrap(), "openai": ByteTrap()}
+def traps(practice):
+    made = start_traps(practice)
     yield made
     for trap in made.values():
-        trap.close()
+        trap.stop()
 
 
 @pytest.fixture
 def orch(practice, second_ollama, traps):
-    """Two local Ollamas, then two cloud vessels whose addresses are byte traps."""
+    """Two local Ollamas, then three cloud vessels whose addresses are byte traps."""
     second_ollama.clear_fault()
     second_ollama.requests.clear()
     vessels = {
         "ollama": practice.adapters()["ollama"],
         "ollama2": vnb.OllamaAdapter(model=MODELS["ollama"], base_url=second_ollama.base_url),
-        "claude": vnb.ClaudeAdapter(base_url=traps["claude"].url, api_key=practice_key("anthropic")),
-        "openai": vnb.OpenAIAdapter(base_url=traps["openai"].url + "/v1", api_key=practice_key("openai")),
+        **cloud_adapters(practice, traps),
     }
     o = vnb.AIOrchestrator(vessels, log_path=False, timeouts=PATIENT)
     yield o
@@ -62,7 +61,7 @@ def orch(practice, second_ollama, traps):
 
 
 def untouched(traps) -> bool:
-    return all((t.connections, t.bytes) == (0, 0) for t in traps.values())
+    return all((t.connections, t.received) == (0, b"") for t in traps.values())
 
 
 def private_list(text: str) -> list[dict]:
@@ -119,10 +118,11 @@ def test_in_a_mixed_set_only_the_prompts_marked_private_stay_home(orch, traps):
     df = orch.map(prompts, vessels=["ollama", "claude"], progress=False).wait(timeout=60).df
     df = df.set_index(["prompt_id", "vessel"])
     assert df.loc[("mine", "ollama"), "outcome"] == "ok" and df.loc[("mine", "claude"), "outcome"] == "refused"
-    assert df.loc[("open", "ollama"), "outcome"] == "ok"
-    # the open prompt did reach the cloud trap (which answers nothing): the trap sees what is sent
+    assert df.loc[("open", "ollama"), "outcome"] == df.loc[("open", "claude"), "outcome"] == "ok"
+    # the open prompt went through the cloud trap: the trap sees what is sent
     assert b"an open question" in traps["claude"].received
-    assert SECRET.encode() not in traps["claude"].received and untouched({"openai": traps["openai"]})
+    assert SECRET.encode() not in traps["claude"].received
+    assert untouched({k: t for k, t in traps.items() if k != "claude"})
 
 
 def test_private_turns_of_a_prompt_are_withheld_from_a_cloud_pair_and_the_row_says_so(practice):
