@@ -243,6 +243,14 @@ def test_one_address_is_not_a_pool():
     assert two.describe()["base_url"] == "http://127.0.0.1:11434, http://127.0.0.2:11434"
 
 
+def test_the_passwords_of_every_host_stay_out_of_what_is_shown():
+    pool = vnb.OllamaAdapter(base_url=["http://u:pw-one-77@127.0.0.1:1", "http://u:pw-two-88@127.0.0.1:2"])
+    shown = repr(pool) + str(pool.describe()) + " ".join(v.host_label for v in pool.host_views())
+    assert "pw-one-77" not in shown and "pw-two-88" not in shown and "127.0.0.1:2" in shown
+    assert pool.redact("the proxy said pw-two-88") == pool.host_views()[0].redact("the proxy said pw-two-88")
+    assert "pw-two-88" not in pool.redact("the proxy said pw-two-88")
+
+
 def test_the_environment_names_one_host(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11500")
     assert vnb.OllamaAdapter().hosts == ("http://127.0.0.1:11500",)

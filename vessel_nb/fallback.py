@@ -3,8 +3,10 @@ answers, fall back while no token has arrived, and log every attempt.
 
 The shape follows pydantic-ai's early ``FallbackModel``: :func:`attempt_in_turn` loops over
 the candidates, falls back only while a stream is opening, collects the errors and raises
-them together when all fail; :func:`_one_attempt` owns one attempt — its :class:`Attempt`
-record, its timing, its usage and its log row. Everything they work on (vessels, their
+them together when all fail; :func:`_try_vessel` tries one vessel — its one host, or the
+hosts of a pool in turn (:mod:`.adapters.hosts`) — and keeps its health state;
+:func:`_one_attempt` owns one attempt on one host — its :class:`Attempt` record, its timing,
+its usage and its log row. Everything they work on (vessels, their
 health states, the log) is passed in; nothing reaches into the orchestrator.
 """
 
