@@ -251,6 +251,12 @@ def test_the_passwords_of_every_host_stay_out_of_what_is_shown():
     assert "pw-two-88" not in pool.redact("the proxy said pw-two-88")
 
 
+def test_locality_follows_an_address_changed_later():
+    one = vnb.OllamaAdapter(base_url="127.0.0.1:11434")
+    one.base_url = f"http://{OFF_MACHINE}:11434"
+    assert one.hosts == (one.base_url,) and not one.local
+
+
 def test_the_environment_names_one_host(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11500")
     assert vnb.OllamaAdapter().hosts == ("http://127.0.0.1:11500",)

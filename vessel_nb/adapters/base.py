@@ -84,13 +84,12 @@ class BaseAdapter:
         self._url_field = self.url_env if from_env else "base_url"  # named in address errors
         if isinstance(base_url, (list, tuple)):  # a pool of hosts (an environment variable is one host)
             example = self._normalize_url(self.default_url)
-            self.hosts = address.parse_pool(base_url, who=who, example=example, parse_one=self._normalize_url)
+            hosts = address.parse_pool(base_url, who=who, example=example, parse_one=self._normalize_url)
         else:
-            self.hosts = (self._normalize_url(base_url or from_env or self.default_url),)
-        #: every address of this vessel: one, or the hosts of a pool (see :mod:`.hosts`)
-        self.base_url = self.hosts[0]
+            hosts = (self._normalize_url(base_url or from_env or self.default_url),)
+        self.base_url = hosts[0]
         """the address calls go to (a pool's first host; each call picks its own, see ``on_host``)"""
-        self._hostpool = hostpool.HostPool(self.hosts) if len(self.hosts) > 1 else None
+        self._hostpool = hostpool.HostPool(hosts) if len(hosts) > 1 else None
         self._is_view = False
         # The key is kept out of every public attribute, repr and message (see redact()).
         self.__key = (
@@ -118,6 +117,12 @@ class BaseAdapter:
     def host_label(self) -> str:
         """host:port, for messages."""
         return hostpool.label(self.base_url)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every address of this vessel: a pool's hosts, or its one ``base_url`` (read anew,
+        so locality follows an address changed after the adapter was made)."""
+        return self._hostpool.hosts if self._hostpool is not None else (self.base_url,)
 
     @property
     def is_pool(self) -> bool:
