@@ -2,7 +2,8 @@
 the table as pairs finish (a failed pair shown as such, progress in the header and under
 the cell that runs it), a routed run has one column naming who answered, light and dark
 themes, then the saved notebook reopened without a kernel shows the table again — from the
-saved widget state, and as the static HTML a viewer without widgets gets.
+saved widget state, and as the static HTML a viewer without widgets gets. Last, lesson 4
+itself, Run All in a practice-mode kernel as ``make lab`` gives it.
 
 The tests are steps on one shared page, in order: a failure names its step and the page is
 dumped under that name (test-artifacts/failure-<step>.*).
@@ -19,7 +20,9 @@ import pytest
 
 from vessel_nb.practice.fleet import practice_key
 
-from .conftest import _api, _get, set_theme
+from .conftest import ROOT, _api, _get, set_theme
+from .test_frontends import ALL_RAN, CODE_PROMPTS, cell, no_error_outputs, prompts
+from .test_frontends import run_all as run_all_when
 from .test_panels_browser import notebook_source, run_all
 
 pytestmark = pytest.mark.browser
@@ -178,3 +181,36 @@ def test_reopened_without_a_kernel_the_table_is_still_there(step, artifacts):
         viewer.screenshot(path=str(artifacts / "runtable-static.png"), full_page=True)
     finally:
         viewer.close()
+
+
+LESSON_4 = ROOT / "notebooks" / "04-compare.ipynb"
+LESSON_LIMIT = 180_000  # ms for the lesson's Run All: ~30 s alone, slower on a loaded machine
+
+
+def test_lesson_4_runs_clean_with_its_prompt_set_table(lab, practice_kernel, fresh_page, artifacts):
+    base, root = lab
+    kernel, _log = practice_kernel
+    nb = nbformat.read(LESSON_4, as_version=4)
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python 3 (vessel_nb practice)", "language": "python"}
+    nbformat.write(nb, root / "lesson-04.ipynb")
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "table.map(prompts)" in c.source)
+    page = fresh_page
+    page.goto(f"{base}/lab/tree/lesson-04.ipynb?reset")
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
+    run_all_when(page, page.locator('[title^="Change kernel for"]', has_text="| Idle"))
+    try:
+        page.wait_for_function(ALL_RAN, arg=[CODE_PROMPTS, n_code], timeout=LESSON_LIMIT)
+    except Exception as exc:
+        raise AssertionError(f"lesson 4 did not finish; code cell prompts: {prompts(page)}") from exc
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=WAIT)
+    no_error_outputs(page)
+    run_cell = cell(page, at)
+    table = run_cell.locator(".vnb-cmp.vnb-table-mode")
+    table.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+    assert table.locator('.vnb-rt-cell[data-outcome="ok"]').count() == 5 * 4
+    assert "practice ollama vessel" in table.locator(".vnb-rt-cell").first.inner_text()
+    progress = run_cell.locator(".jp-OutputArea-output", has_text="20/20").last
+    assert "done" in progress.inner_text()  # orch.map's own progress, in the cell that ran it
+    run_cell.scroll_into_view_if_needed()
+    run_cell.screenshot(path=str(artifacts / "runtable-lesson4.png"))
