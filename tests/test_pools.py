@@ -205,6 +205,15 @@ def test_a_direct_stream_on_a_pool_moves_to_the_next_host(pool):
     assert chats(b) == 1
 
 
+def test_a_pool_asks_what_its_model_can_do_of_a_host_that_answers(pool, practice):
+    a, b = pool["ollama0"], pool["ollama1"]
+    a.set_fault("down")
+    llava = vnb.OllamaAdapter(model="llava", base_url=[a.base_url, b.base_url])
+    with orchestrator(practice, llava) as orch:
+        reply = orch.ask("what is in this picture?", task={"needs_vision": True, "private": True})
+    assert reply.vessel == "ollama" and reply.attempts[-1].host == label(b.url)
+
+
 def test_an_openai_compatible_pool_spreads_and_fails_over(pool, practice):
     x, y = pool["openai0"], pool["openai1"]
     vessel = vnb.OpenAIAdapter(
