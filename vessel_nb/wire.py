@@ -106,7 +106,7 @@ async def aiter_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
         yield line
 
 
-@dataclass
+@dataclass(slots=True)
 class SSE:
     """One server-sent event (or a raw non-SSE JSON block when ``raw`` is True)."""
 
@@ -131,6 +131,9 @@ class SSEDecoder:
         """Consume one line (without its ending)."""
         if self._raw:
             return self._raw_line(line)
+        if line[:6] == "data: ":  # the common line, taken without the general parsing below
+            self._data.append(line[6:])
+            return None
         if line == "":
             if not self._data:
                 self._event = ""

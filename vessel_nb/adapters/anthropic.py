@@ -6,13 +6,13 @@ The stream is complete only at ``event: message_stop``; ``event: error`` can arr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..types import Delta, Usage
-from ..wire import aiter_sse
+from ..wire import SSE
 from . import shape, translate
 from .base import BaseAdapter, usage
+from .reader import SSEReader
 
 API_VERSION = "2023-06-01"
 
@@ -71,44 +71,64 @@ class ClaudeAdapter(BaseAdapter):
         body.update(opts.extra)
         return "POST", "/v1/messages", body, self._headers()
 
-    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        counts: dict = {}  # message_start's usage, updated by message_delta's (cumulative)
-        async for sse in aiter_sse(lines):
-            if sse.raw:
-                raise translate.stream_error(self, f"unexpected data in the stream: {self.excerpt(sse.data)}")
-            data = shape.load(self, sse.data) if sse.data else {}
-            with shape.reading(self, sse.data):
-                data = shape.obj(data, "the event")
-                kind = sse.event if sse.event != "message" else shape.text(data.get("type"), "type")
-                out: Delta | None = None
-                if kind == "error":
-                    raise translate.from_event(self, data)
-                if kind == "message_start":
-                    message = shape.obj(data.get("message"), "message")
-                    counts = _counts(counts, shape.obj(message.get("usage"), "message.usage"))
-                    out = Delta(model=shape.opt_text(message.get("model"), "message.model"), usage=_usage(counts))
-                elif kind == "content_block_delta":
-                    delta = shape.obj(data.get("delta"), "delta")
-                    if delta.get("type") == "text_delta":
-                        out = Delta(text=shape.text(delta.get("text"), "delta.text"))
-                    elif delta.get("type") == "thinking_delta":
-                        out = Delta(thinking=shape.text(delta.get("thinking"), "delta.thinking"))
-                elif kind == "message_delta":
-                    counts = _counts(counts, shape.obj(data.get("usage"), "usage"))
-                    out = Delta(
-                        usage=_usage(counts),
-                        stop_reason=shape.opt_text(
-                            shape.obj(data.get("delta"), "delta").get("stop_reason"), "stop_reason"
-                        ),
-                    )
-                elif kind == "message_stop":
-                    out = Delta(done=True)
-                # ping, content_block_start/stop and event types added later: nothing to do
-            if out is not None:
-                yield out
+    def reader(self) -> _Reader:  # noqa: D102
+        return _Reader(self)
 
     def probe_request(self):
         return "GET", f"/v1/models/{self.model}", self._headers()
+
+
+class _Reader(SSEReader):
+    """Messages API events until ``message_stop``."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, adapter: BaseAdapter) -> None:
+        super().__init__(adapter)
+        self.counts: dict = {}  # message_start's usage, updated by message_delta's (cumulative)
+
+    def event(self, sse: SSE) -> Delta | None:
+        if sse.raw:
+            raise translate.stream_error(
+                self.adapter, f"unexpected data in the stream: {self.adapter.excerpt(sse.data)}"
+            )
+        data = shape.load(self.adapter, sse.data) if sse.data else {}
+        if sse.event == "content_block_delta" and data.__class__ is dict:  # a token: read at once
+            delta = data.get("delta")
+            if delta.__class__ is dict and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if text.__class__ is str:
+                    return Delta(text=text)
+        try:
+            return self._read(sse, data)
+        except shape.ERRORS as exc:
+            raise shape.error(self.adapter, exc, sse.data) from None
+
+    def _read(self, sse: SSE, data: Any) -> Delta | None:
+        data = shape.obj(data, "the event")
+        kind = sse.event if sse.event != "message" else shape.text(data.get("type"), "type")
+        if kind == "error":
+            raise translate.from_event(self.adapter, data)
+        if kind == "message_start":
+            message = shape.obj(data.get("message"), "message")
+            self.counts = _counts(self.counts, shape.obj(message.get("usage"), "message.usage"))
+            return Delta(model=shape.opt_text(message.get("model"), "message.model"), usage=_usage(self.counts))
+        if kind == "content_block_delta":
+            delta = shape.obj(data.get("delta"), "delta")
+            if delta.get("type") == "text_delta":
+                return Delta(text=shape.text(delta.get("text"), "delta.text"))
+            if delta.get("type") == "thinking_delta":
+                return Delta(thinking=shape.text(delta.get("thinking"), "delta.thinking"))
+        elif kind == "message_delta":
+            self.counts = _counts(self.counts, shape.obj(data.get("usage"), "usage"))
+            return Delta(
+                usage=_usage(self.counts),
+                stop_reason=shape.opt_text(shape.obj(data.get("delta"), "delta").get("stop_reason"), "stop_reason"),
+            )
+        elif kind == "message_stop":
+            return Delta(done=True)
+        # ping, content_block_start/stop and event types added later: nothing to do
+        return None
 
 
 def _counts(seen: dict, new: dict) -> dict:

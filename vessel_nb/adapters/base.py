@@ -20,6 +20,7 @@ from ..images import Image
 from ..types import CallOptions, Delta, Health, Message, Timeouts, Usage
 from . import hosts as hostpool
 from . import httpio
+from .reader import Reader
 
 
 class BaseAdapter:
@@ -246,8 +247,9 @@ class BaseAdapter:
         ``opts.model`` is always set here (the call's model or the adapter's)."""
         raise NotImplementedError
 
-    def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        """Turn the response's text lines into deltas; raise StreamError for in-band errors."""
+    def reader(self) -> Reader:
+        """A new :class:`.reader.Reader` for one attempt's stream: it turns the response's
+        text lines into deltas and raises StreamError for in-band errors."""
         raise NotImplementedError
 
     def probe_request(self) -> tuple[str, str, dict]:

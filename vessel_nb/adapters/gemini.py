@@ -7,14 +7,14 @@ Events end in CRLF CRLF; the stream has no ``[DONE]``: it is complete when an ev
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from ..types import Delta, Usage
-from ..wire import aiter_sse
+from ..wire import SSE
 from . import shape, translate
 from .base import BaseAdapter, usage
+from .reader import SSEReader
 
 
 class GeminiAdapter(BaseAdapter):
@@ -68,41 +68,53 @@ class GeminiAdapter(BaseAdapter):
         path = f"/v1beta/models/{quote(opts.model, safe='')}:streamGenerateContent?alt=sse"
         return "POST", path, body, self._headers()
 
-    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        async for sse in aiter_sse(lines):
-            data = shape.load(self, sse.data)
-            with shape.reading(self, sse.data):
-                if isinstance(data, list) and len(data) == 1:
-                    data = data[0]
-                data = shape.obj(data, "the event")
-                if data.get("error"):
-                    raise translate.from_event(self, data)
-                candidates = shape.items(data.get("candidates"), "candidates")
-                feedback = shape.obj(data.get("promptFeedback"), "promptFeedback")
-                if not candidates and feedback.get("blockReason"):
-                    raise translate.stream_error(self, f"the prompt was blocked ({feedback['blockReason']})")
-                cand = shape.first(candidates, "candidates")
-                text = thinking = ""
-                for part in shape.items(shape.obj(cand.get("content"), "content").get("parts"), "parts"):
-                    part = shape.obj(part, "a part")
-                    if part.get("thought"):
-                        thinking += shape.text(part.get("text"), "part.text")
-                    else:
-                        text += shape.text(part.get("text"), "part.text")
-                u = shape.obj(data.get("usageMetadata"), "usageMetadata")
-                finish = shape.opt_text(cand.get("finishReason"), "finishReason")
-                out = Delta(
-                    text=text,
-                    thinking=thinking,
-                    done=bool(finish),
-                    stop_reason=finish,
-                    usage=_usage(u) if u else None,
-                    model=shape.opt_text(data.get("modelVersion"), "modelVersion"),
-                )
-            yield out
+    def reader(self) -> _Reader:  # noqa: D102
+        return _Reader(self)
 
     def probe_request(self):
         return "GET", f"/v1beta/models/{quote(self.model, safe='')}", self._headers()
+
+
+class _Reader(SSEReader):
+    """streamGenerateContent events until one carries a finishReason."""
+
+    __slots__ = ()
+
+    def event(self, sse: SSE) -> Delta | None:
+        data = shape.load(self.adapter, sse.data)
+        try:
+            return self._read(data)
+        except shape.ERRORS as exc:
+            raise shape.error(self.adapter, exc, sse.data) from None
+
+    def _read(self, data: Any) -> Delta:
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        data = shape.obj(data, "the event")
+        if data.get("error"):
+            raise translate.from_event(self.adapter, data)
+        candidates = shape.items(data.get("candidates"), "candidates")
+        feedback = shape.obj(data.get("promptFeedback"), "promptFeedback")
+        if not candidates and feedback.get("blockReason"):
+            raise translate.stream_error(self.adapter, f"the prompt was blocked ({feedback['blockReason']})")
+        cand = shape.first(candidates, "candidates")
+        text = thinking = ""
+        for part in shape.items(shape.obj(cand.get("content"), "content").get("parts"), "parts"):
+            part = shape.obj(part, "a part")
+            if part.get("thought"):
+                thinking += shape.text(part.get("text"), "part.text")
+            else:
+                text += shape.text(part.get("text"), "part.text")
+        u = shape.obj(data.get("usageMetadata"), "usageMetadata")
+        finish = shape.opt_text(cand.get("finishReason"), "finishReason")
+        return Delta(
+            text=text,
+            thinking=thinking,
+            done=bool(finish),
+            stop_reason=finish,
+            usage=_usage(u) if u else None,
+            model=shape.opt_text(data.get("modelVersion"), "modelVersion"),
+        )
 
 
 def _usage(u: dict) -> Usage:

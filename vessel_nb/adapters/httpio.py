@@ -11,19 +11,20 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import httpx
 
 from .. import errors as E
 from ..types import CallOptions, Delta, Health, Message, Timeouts
-from ..wire import LineTooLong, aiter_lines
+from ..wire import LineSplitter, LineTooLong
 from . import translate
 from .clock import AttemptClock
 
 if TYPE_CHECKING:
     from .base import BaseAdapter
+    from .reader import Reader
 
 # Error bodies are small; a misbehaving server must not make us read megabytes.
 _MAX_ERROR_BODY = 64 * 1024
@@ -107,7 +108,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
     client = adapter._client()
     request = client.build_request(method, adapter.base_url + path, json=body, headers=headers, timeout=http_timeout(t))
     response: httpx.Response | None = None
-    deltas: AsyncIterator[Delta] | None = None
+    chunks: AsyncIterator[bytes] | None = None
     slot = adapter._pool.slot(adapter.max_connections)
     await slot.acquire()  # before the clock starts: queueing is not the vessel's time
     clock = AttemptClock(loop, t, adapter.liveness_every)
@@ -126,15 +127,14 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         except httpx.HTTPError as exc:
             raise translate.from_transport(adapter, exc, connect=t.connect) from None
         # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
-        deltas = adapter.parse(aiter_lines(_yielding(response.aiter_bytes(), loop)))
-        saw_done = False
+        chunks = _yielding(response.aiter_bytes(), loop)
+        reader, splitter = adapter.reader(), LineSplitter()
+        saw_done = ended = False
         clock.scope = None
-        while not saw_done:
+        while not (saw_done or ended):
             try:
-                clock.wait()  # one lazy timer per attempt, not a timeout scope per delta
-                delta = await anext(deltas)
-            except StopAsyncIteration:
-                break
+                clock.wait()  # one lazy timer per attempt, not a timeout scope per read
+                data = await anext(chunks, None)
             except TimeoutError:
                 raise clock.timeout_error(adapter) from None
             except asyncio.CancelledError:
@@ -143,30 +143,93 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
                 raise
             except httpx.HTTPError as exc:
                 raise translate.from_transport(adapter, exc) from None
-            except LineTooLong as exc:
-                raise translate.stream_error(adapter, str(exc)) from None
             finally:
                 clock.waited()
-            if (delta.text or delta.thinking) and not clock.got_text:
-                clock.got_text = True
-                if watchdog is not None:
-                    watchdog.cancel()
-            saw_done = delta.done
-            yield delta
+            try:
+                lines = splitter.feed(data) if data is not None else splitter.flush()
+            except LineTooLong as exc:
+                raise translate.stream_error(adapter, str(exc)) from None
+            ended = data is None
+            for delta in _joined(_read(reader, lines, ended), prompt=not clock.got_text):
+                if (delta.text or delta.thinking) and not clock.got_text:
+                    clock.got_text = True
+                    if watchdog is not None:
+                        watchdog.cancel()
+                saw_done = delta.done
+                yield delta
+                if saw_done:
+                    break  # what follows the marker is only read to end the body (_drain)
         if not saw_done:
             raise translate.stream_error(
                 adapter, f"the stream ended without its {adapter.terminator()} (truncated answer)"
             )
-        await _drain(deltas)
+        await _drain(chunks)
     finally:
         clock.stop()
         if watchdog is not None:
             watchdog.cancel()
-        if deltas is not None:
-            await deltas.aclose()
+        if chunks is not None:
+            await chunks.aclose()
         if response is not None:
             await response.aclose()
         slot.release()
+
+
+def _read(reader: Reader, lines: list[str], ended: bool) -> Iterator[Delta]:
+    """The Deltas of one network read's lines (and of what the end of the body completes)."""
+    read = reader.line
+    for line in lines:
+        delta = read(line)
+        if delta is not None:
+            yield delta
+    if ended:
+        yield from reader.end()
+
+
+def _joined(deltas: Iterator[Delta], *, prompt: bool) -> Iterator[Delta]:
+    """``deltas`` with each run of plain text deltas joined into one (and each run of plain
+    reasoning deltas): one network read often holds many tokens, and everything downstream
+    (the fallback loop, the hand-off to the caller's thread, the caller) pays per Delta, not
+    per character. A delta that carries anything else (usage, a stop reason, the end, a
+    different model name) is passed on alone and in order, and text read before an error is
+    passed on before the error. While ``prompt`` (no text yet in this attempt) deltas go out
+    one by one, so the first token is not held back by the parsing of the rest of its read.
+    Token counts are unaffected: they come from the provider's usage fields.
+    """
+    held: Delta | None = None
+    parts: list[str] = []
+    try:
+        for d in deltas:
+            if prompt:
+                prompt = not (d.text or d.thinking)
+                yield d
+            elif d.usage is None and d.stop_reason is None and not d.done and bool(d.text) != bool(d.thinking):
+                if held is not None and held.model == d.model and bool(held.text) == bool(d.text):
+                    parts.append(d.text or d.thinking)
+                    continue
+                if held is not None:
+                    yield _join(held, parts)
+                held, parts = d, [d.text or d.thinking]
+            else:
+                if held is not None:
+                    yield _join(held, parts)
+                    held = None
+                yield d
+    except Exception:
+        if held is not None:
+            yield _join(held, parts)
+        raise
+    if held is not None:
+        yield _join(held, parts)
+
+
+def _join(held: Delta, parts: list[str]) -> Delta:
+    if len(parts) > 1:
+        if held.text:
+            held.text = "".join(parts)
+        else:
+            held.thinking = "".join(parts)
+    return held
 
 
 async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
@@ -244,7 +307,7 @@ def _probe_detail(adapter: BaseAdapter, response: httpx.Response) -> str:
         ) from None
 
 
-async def _drain(deltas: AsyncIterator[Delta]) -> None:
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what follows the end-of-stream marker (normally just the end of the HTTP body).
 
     A response closed before its body is fully read cannot go back to the connection pool,
@@ -253,7 +316,7 @@ async def _drain(deltas: AsyncIterator[Delta]) -> None:
     """
     try:
         async with asyncio.timeout(_DRAIN_SECONDS):
-            async for _ in deltas:
+            async for _ in chunks:
                 pass
     except (TimeoutError, httpx.HTTPError, E.VesselError):
         pass  # the answer is complete; this connection just won't be reused

@@ -7,7 +7,6 @@ The stream is complete only when an object with ``"done": true`` arrives.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import httpx
@@ -17,6 +16,7 @@ from .. import errors as E
 from ..types import Delta, Timeouts
 from . import shape, translate
 from .base import BaseAdapter, usage
+from .reader import Reader
 
 SIDE_REQUEST_LIMIT = 5.0
 """seconds, in all, for a request beside the calls (a model's capabilities)"""
@@ -103,30 +103,8 @@ class OllamaAdapter(BaseAdapter):
         body.update(opts.extra)
         return "POST", "/api/chat", body, {"Accept": "application/x-ndjson", **self._headers()}
 
-    async def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        async for line in lines:
-            if not line.strip():
-                continue
-            obj = shape.load(self, line, "line in the stream")
-            with shape.reading(self, line):
-                obj = shape.obj(obj, "the line")
-                if obj.get("error"):
-                    raise translate.stream_error(self, f"error during the answer: {translate.error_message(obj)}")
-                msg = shape.obj(obj.get("message"), "message")
-                done = bool(obj.get("done"))
-                delta = Delta(
-                    # /api/generate puts the text in "response" and reasoning in a top-level
-                    # "thinking" (as some proxies and older servers stream): read both framings
-                    text=shape.text(msg.get("content"), "message.content")
-                    or shape.text(obj.get("response"), "response"),
-                    thinking=shape.text(msg.get("thinking"), "message.thinking")
-                    or shape.text(obj.get("thinking"), "thinking"),
-                    done=done,
-                    stop_reason=shape.opt_text(obj.get("done_reason"), "done_reason"),
-                    usage=usage(obj.get("prompt_eval_count"), obj.get("eval_count")) if done else None,
-                    model=shape.opt_text(obj.get("model"), "model"),
-                )
-            yield delta
+    def reader(self) -> _Reader:  # noqa: D102
+        return _Reader(self)
 
     def probe_request(self):
         return "GET", "/api/tags", self._headers()
@@ -192,3 +170,47 @@ class OllamaAdapter(BaseAdapter):
             return pulled_names(response.json())
         except (TimeoutError, httpx.HTTPError, ValueError):
             return None
+
+
+# A token line is {"model", "created_at", "message": {"role", "content"[, "thinking"]}, "done": false}:
+# those exact keys are read at once; anything else takes the general, checking path.
+_TOKEN_KEYS = frozenset(("model", "created_at", "message", "done"))
+_MESSAGE_KEYS = frozenset(("role", "content", "thinking"))
+
+
+class _Reader(Reader):
+    """Ollama's NDJSON: one object per line."""
+
+    __slots__ = ()
+
+    def line(self, line: str) -> Delta | None:
+        if not line or line.isspace():
+            return None
+        obj = shape.load(self.adapter, line, "line in the stream")
+        if obj.__class__ is dict and obj.get("done") is False and obj.keys() <= _TOKEN_KEYS:
+            msg = obj.get("message")
+            if msg.__class__ is dict and msg.keys() <= _MESSAGE_KEYS:
+                text, thinking, model = msg.get("content", ""), msg.get("thinking", ""), obj.get("model")
+                if text.__class__ is str and thinking.__class__ is str and (model is None or model.__class__ is str):
+                    return Delta(text=text, thinking=thinking, model=model or None)
+        try:
+            return self._read(obj)
+        except shape.ERRORS as exc:
+            raise shape.error(self.adapter, exc, line) from None
+
+    def _read(self, obj: Any) -> Delta:
+        obj = shape.obj(obj, "the line")
+        if obj.get("error"):
+            raise translate.stream_error(self.adapter, f"error during the answer: {translate.error_message(obj)}")
+        msg = shape.obj(obj.get("message"), "message")
+        done = bool(obj.get("done"))
+        return Delta(
+            # /api/generate puts the text in "response" and reasoning in a top-level
+            # "thinking" (as some proxies and older servers stream): read both framings
+            text=shape.text(msg.get("content"), "message.content") or shape.text(obj.get("response"), "response"),
+            thinking=shape.text(msg.get("thinking"), "message.thinking") or shape.text(obj.get("thinking"), "thinking"),
+            done=done,
+            stop_reason=shape.opt_text(obj.get("done_reason"), "done_reason"),
+            usage=usage(obj.get("prompt_eval_count"), obj.get("eval_count")) if done else None,
+            model=shape.opt_text(obj.get("model"), "model"),
+        )

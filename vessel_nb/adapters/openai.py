@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 
 from .. import errors as E
 from ..types import CallOptions, Delta, Message, Usage
-from ..wire import aiter_sse
+from ..wire import SSE
 from . import openai_responses as responses
 from . import shape, translate
 from .base import BaseAdapter, field, usage
+from .reader import Reader, SSEReader
 
 APIS = ("auto", "chat", "responses")
 """what ``OpenAIAdapter(api=...)`` accepts"""
@@ -158,38 +159,69 @@ class OpenAIAdapter(BaseAdapter):
         body.update(opts.extra)
         return "POST", "/chat/completions", body, {"Accept": "text/event-stream", **self._headers()}
 
-    def parse(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        if self._wire == "responses":
-            return responses.parse(self, lines)
-        return self._parse_chat(lines)
-
-    async def _parse_chat(self, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
-        async for sse in aiter_sse(lines):
-            if sse.raw:
-                raise translate.from_event(self, sse.data)
-            if sse.data.startswith("[DONE]"):
-                yield Delta(done=True)
-                continue  # the caller stops here; what follows is only read to end the body
-            data = shape.load(self, sse.data)
-            with shape.reading(self, sse.data):
-                if isinstance(data, dict) and data.get("error"):
-                    raise translate.from_event(self, data)
-                data = shape.obj(data, "the event")
-                choice = shape.first(data.get("choices"), "choices")
-                delta = shape.obj(choice.get("delta"), "choices[0].delta")
-                u = shape.obj(data.get("usage"), "usage")
-                out = Delta(
-                    text=shape.text(delta.get("content"), "delta.content"),
-                    thinking=shape.text(delta.get("reasoning"), "delta.reasoning")
-                    or shape.text(delta.get("reasoning_content"), "delta.reasoning_content"),
-                    stop_reason=shape.opt_text(choice.get("finish_reason"), "finish_reason"),
-                    usage=_chat_usage(u) if u else None,
-                    model=shape.opt_text(data.get("model"), "model"),
-                )
-            yield out
+    def reader(self) -> Reader:  # noqa: D102
+        return responses.Reader(self) if self._wire == "responses" else _ChatReader(self)
 
     def probe_request(self):
         return "GET", f"/models/{self.model}", self._headers()
+
+
+# A text chunk is {"id", "object", "created", "model", "choices": [{"index", "delta":
+# {"content"}, "finish_reason": null}]} (with a few more keys from OpenAI itself): when it
+# has no other keys it is read at once; anything else takes the general, checking path.
+_CHUNK_KEYS = frozenset(
+    ("id", "object", "created", "model", "choices", "system_fingerprint", "service_tier", "obfuscation", "usage")
+)
+_CHOICE_KEYS = frozenset(("index", "delta", "finish_reason", "logprobs"))
+_DELTA_KEYS = frozenset(("role", "content", "refusal"))
+
+
+class _ChatReader(SSEReader):
+    """Chat Completions: ``data:`` events until ``data: [DONE]``."""
+
+    __slots__ = ()
+
+    def event(self, sse: SSE) -> Delta | None:
+        adapter = self.adapter
+        if sse.raw:
+            raise translate.from_event(adapter, sse.data)
+        if sse.data.startswith("[DONE]"):
+            return Delta(done=True)  # the caller stops here; what follows is only read to end the body
+        data = shape.load(adapter, sse.data)
+        if data.__class__ is dict and data.keys() <= _CHUNK_KEYS and data.get("usage") is None:
+            choices = data.get("choices")
+            if choices.__class__ is list and len(choices) == 1:
+                choice = choices[0]
+                if choice.__class__ is dict and choice.keys() <= _CHOICE_KEYS and choice.get("finish_reason") is None:
+                    delta, model = choice.get("delta"), data.get("model")
+                    if (
+                        delta.__class__ is dict
+                        and delta.keys() <= _DELTA_KEYS
+                        and (model is None or model.__class__ is str)
+                    ):
+                        text = delta.get("content")
+                        if text is None or text.__class__ is str:
+                            return Delta(text=text or "", model=model or None)
+        try:
+            return self._read(data)
+        except shape.ERRORS as exc:
+            raise shape.error(adapter, exc, sse.data) from None
+
+    def _read(self, data: Any) -> Delta:
+        if isinstance(data, dict) and data.get("error"):
+            raise translate.from_event(self.adapter, data)
+        data = shape.obj(data, "the event")
+        choice = shape.first(data.get("choices"), "choices")
+        delta = shape.obj(choice.get("delta"), "choices[0].delta")
+        u = shape.obj(data.get("usage"), "usage")
+        return Delta(
+            text=shape.text(delta.get("content"), "delta.content"),
+            thinking=shape.text(delta.get("reasoning"), "delta.reasoning")
+            or shape.text(delta.get("reasoning_content"), "delta.reasoning_content"),
+            stop_reason=shape.opt_text(choice.get("finish_reason"), "finish_reason"),
+            usage=_chat_usage(u) if u else None,
+            model=shape.opt_text(data.get("model"), "model"),
+        )
 
 
 def _chat_usage(u: dict) -> Usage:

@@ -18,17 +18,17 @@ short, not an error), ``response.failed`` and ``error`` (classified like HTTP er
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ..types import Delta, Usage
-from ..wire import aiter_sse
+from ..wire import SSE
 from . import shape, translate
+from .reader import SSEReader
 
 if TYPE_CHECKING:
     from ..images import Image
     from ..types import Message
-    from .base import BaseAdapter, CallOptions
+    from .base import CallOptions
 
 PATH = "/responses"
 TERMINATOR = "response.completed event"
@@ -102,37 +102,42 @@ def _end(response: Any) -> Delta:
     )
 
 
-async def parse(adapter: BaseAdapter, lines: AsyncIterator[str]) -> AsyncIterator[Delta]:
+class Reader(SSEReader):
     """Responses SSE events -> Deltas; errors are raised already classified."""
-    async for sse in aiter_sse(lines):
+
+    __slots__ = ()
+
+    def event(self, sse: SSE) -> Delta | None:
+        adapter = self.adapter
         if sse.raw:  # a bare JSON error body in the stream
             raise translate.from_event(adapter, sse.data)
         if sse.data.startswith("[DONE]"):
-            continue
+            return None
         data = shape.load(adapter, sse.data)
         if not isinstance(data, dict):
             raise translate.stream_error(adapter, f"unexpected event data: {adapter.excerpt(sse.data)}")
         kind = data.get("type") or sse.event
         if kind == "response.output_text.delta":
-            yield Delta(text=_text(data.get("delta")))
-        elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            yield Delta(thinking=_text(data.get("delta")))
-        elif kind == "response.reasoning_summary_part.added" and _int(data.get("summary_index")):
-            yield Delta(thinking="\n\n")  # a new paragraph of the summary
-        elif kind == "response.created":
+            return Delta(text=_text(data.get("delta")))
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return Delta(thinking=_text(data.get("delta")))
+        if kind == "response.reasoning_summary_part.added" and _int(data.get("summary_index")):
+            return Delta(thinking="\n\n")  # a new paragraph of the summary
+        if kind == "response.created":
             response = data.get("response") if isinstance(data.get("response"), dict) else {}
             model = response.get("model")
-            yield Delta(model=model if isinstance(model, str) else None)
-        elif kind in ("response.completed", "response.incomplete"):
-            yield _end(data.get("response"))
-        elif kind == "response.failed":
+            return Delta(model=model if isinstance(model, str) else None)
+        if kind in ("response.completed", "response.incomplete"):
+            return _end(data.get("response"))
+        if kind == "response.failed":
             response = data.get("response") if isinstance(data.get("response"), dict) else {}
             error = response.get("error")
             raise translate.from_event(adapter, {"error": error if isinstance(error, dict) else {}})
-        elif kind == "error":
+        if kind == "error":
             raise translate.from_event(adapter, data)
-        elif isinstance(data.get("error"), dict) and not kind:
+        if isinstance(data.get("error"), dict) and not kind:
             raise translate.from_event(adapter, data)  # a Chat-style in-band error from a proxy
+        return None
 
 
 def _text(value: Any) -> str:

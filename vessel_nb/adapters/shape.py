@@ -4,8 +4,9 @@ A stream line can be well-formed JSON of the wrong shape (a list where an object
 string for ``choices``, a number for ``content``) or nested deeper than Python's recursion
 limit. Either is the vessel's stream error, with the offending data in the message — never
 an ``AttributeError``, ``TypeError`` or ``RecursionError`` from deep inside a parser. The
-adapters read every field through these helpers and run each event's reading inside
-:func:`reading`, so all four fail the same way.
+adapters read every field through these helpers (or check its type inline on the hot path
+and call them only when it is not the expected one) and turn :data:`ERRORS` raised while
+reading an event into :func:`error`, so all four fail the same way.
 """
 
 from __future__ import annotations
@@ -24,8 +25,19 @@ class WrongShape(ValueError):
     """A field of provider JSON is not of the type the protocol gives it."""
 
 
+_scan = json.JSONDecoder().scan_once  # json.loads minus its wrappers (two regex matches, two calls)
+
+
 def load(adapter: BaseAdapter, data: str, what: str = "event data") -> Any:
     """Parse JSON; malformed or absurdly deep JSON is the vessel's stream error."""
+    try:
+        # The common case in one C call: a line that is exactly one JSON value. Anything
+        # else (whitespace around it, an error) goes through json.loads, for its verdict.
+        value, end = _scan(data, 0)
+        if end == len(data):
+            return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
     try:
         return json.loads(data)
     except RecursionError:
@@ -77,32 +89,17 @@ def _kind(value: Any) -> str:
     return name or ("a number" if isinstance(value, (int, float)) else type(value).__name__)
 
 
-class reading:  # noqa: N801 — used as a function: ``with shape.reading(adapter, line):``
-    """Turn a wrong shape met while reading ``data`` into the vessel's stream error.
+ERRORS = (WrongShape, AttributeError, TypeError, KeyError, IndexError, RecursionError)
+"""What reading an event may raise on data of the wrong shape: catch these around the
+reading and turn them into :func:`error` (a plain ``try``, free until something is wrong —
+a context manager per event cost more than the reading on a fast stream)."""
+
+
+def error(adapter: BaseAdapter, exc: BaseException, data: str) -> E.StreamError:
+    """The vessel's stream error for a wrong shape met while reading ``data``.
 
     The helpers above name the field; the other exceptions are a safety net for a field
-    read without them, so a parser can never crash on what a server sent. A class, not a
-    ``@contextmanager``: it runs once per stream line, and a generator-based one cost more
-    than reading the line's fields.
+    read without them, so a parser can never crash on what a server sent.
     """
-
-    __slots__ = ("adapter", "data")
-
-    def __init__(self, adapter: BaseAdapter, data: str) -> None:
-        self.adapter, self.data = adapter, data
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if kind is None:
-            return False
-        if issubclass(kind, WrongShape):
-            raise _shape_error(self.adapter, str(exc), self.data) from None
-        if issubclass(kind, (AttributeError, TypeError, KeyError, IndexError, RecursionError)):
-            raise _shape_error(self.adapter, f"unexpected {kind.__name__}", self.data) from None
-        return False
-
-
-def _shape_error(adapter: BaseAdapter, why: str, data: str) -> E.StreamError:
+    why = str(exc) if isinstance(exc, WrongShape) else f"unexpected {type(exc).__name__}"
     return translate.stream_error(adapter, f"unexpected data in the stream ({why}): {adapter.excerpt(data)}")

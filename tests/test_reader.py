@@ -1,0 +1,215 @@
+"""The per-line path of a stream: each adapter's reader takes the common token line at once
+and agrees with its general, checking path; the stream loop joins the text of one network
+read into one Delta after the first token, without moving anything else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from vessel_nb import ClaudeAdapter, OllamaAdapter, OpenAIAdapter
+from vessel_nb import errors as E
+from vessel_nb.types import Delta
+
+NDJSON = "application/x-ndjson"
+
+
+class Reads(httpx.AsyncByteStream):
+    """A body delivered as the given pieces, one network read each."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self.pieces = pieces
+
+    async def __aiter__(self):
+        for piece in self.pieces:
+            yield piece
+
+
+def _adapter(cls, *pieces: bytes, ctype: str = NDJSON, **kw):
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=Reads(*pieces))
+    )
+    return cls(model="m", transport=transport, **kw)
+
+
+def _deltas(adapter) -> tuple[list[Delta], BaseException | None]:
+    async def run():
+        got: list[Delta] = []
+        try:
+            async for d in adapter.stream([{"role": "user", "content": "x"}]):
+                got.append(d)
+        except E.VesselError as exc:
+            return got, exc
+        return got, None
+
+    return asyncio.run(run())
+
+
+def _token(text: str, *, thinking: str | None = None, model: str = "m") -> bytes:
+    msg = (
+        {"role": "assistant", "content": text}
+        if thinking is None
+        else {"role": "assistant", "content": "", "thinking": thinking}
+    )
+    return json.dumps({"model": model, "created_at": "t", "message": msg, "done": False}).encode() + b"\n"
+
+
+DONE = b'{"model":"m","created_at":"t","message":{"role":"assistant","content":""},"done":true,"done_reason":"stop","prompt_eval_count":3,"eval_count":5}\n'
+
+
+def test_the_tokens_of_one_read_are_one_delta_after_the_first():
+    body = b"".join(_token(f" w{i}") for i in range(5)) + DONE
+    got, err = _deltas(_adapter(OllamaAdapter, body))
+    assert err is None
+    assert [d.text for d in got] == [" w0", " w1 w2 w3 w4", ""]  # the first token is not held back
+    assert got[1].model == "m" and got[1].usage is None and not got[1].done
+    end = got[-1]
+    assert end.done and end.stop_reason == "stop" and (end.usage.tokens_in, end.usage.tokens_out) == (3, 5)
+
+
+def test_tokens_of_separate_reads_stay_separate():
+    got, err = _deltas(_adapter(OllamaAdapter, *[_token(f" w{i}") for i in range(4)], DONE))
+    assert err is None
+    assert [d.text for d in got] == [" w0", " w1", " w2", " w3", ""]
+
+
+def test_reasoning_text_and_model_changes_are_never_joined_together():
+    body = (
+        _token("", thinking="a")
+        + _token("", thinking="b")
+        + _token("", thinking="c")
+        + _token("x")
+        + _token("y")
+        + _token("z", model="other")
+        + DONE
+    )
+    got, err = _deltas(_adapter(OllamaAdapter, body))
+    assert err is None
+    assert [(d.thinking, d.text, d.model) for d in got] == [
+        ("a", "", "m"),
+        ("bc", "", "m"),
+        ("", "xy", "m"),
+        ("", "z", "other"),
+        ("", "", "m"),
+    ]
+
+
+def test_text_read_before_an_in_band_error_is_passed_on_before_the_error():
+    body = b"".join(_token(c) for c in "abcd") + b'{"error":"the runner crashed"}\n'
+    got, err = _deltas(_adapter(OllamaAdapter, body))
+    assert "".join(d.text for d in got) == "abcd"
+    assert isinstance(err, E.StreamError) and "the runner crashed" in str(err)
+
+
+def test_usage_and_stop_reason_deltas_are_passed_on_alone_and_in_order():
+    def chunk(delta: dict, finish=None, usage=None) -> bytes:
+        ev = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        ev["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}] if delta is not None else []
+        if usage is not None:
+            ev["usage"] = usage
+        return b"data: " + json.dumps(ev).encode() + b"\n\n"
+
+    body = (
+        chunk({"role": "assistant", "content": ""})
+        + chunk({"content": "a"})
+        + chunk({"content": "b"})
+        + chunk({"content": "c"})
+        + chunk({}, finish="stop")
+        + chunk(None, usage={"prompt_tokens": 2, "completion_tokens": 3})
+        + b"data: [DONE]\n\n"
+    )
+    got, err = _deltas(_adapter(OpenAIAdapter, body, ctype="text/event-stream", api_key="k", api="chat"))
+    assert err is None
+    assert [(d.text, d.stop_reason, d.usage and d.usage.tokens_out, d.done) for d in got] == [
+        ("", None, None, False),
+        ("a", None, None, False),
+        ("bc", None, None, False),
+        ("", "stop", None, False),
+        ("", None, 3, False),
+        ("", None, None, True),
+    ]
+
+
+# --- the fast path of each reader agrees with its general path -------------------------------
+OLLAMA_LINES = [
+    _token(" word"),
+    _token(""),
+    _token("", thinking="hmm"),
+    b'{"model":"","created_at":"t","message":{"role":"assistant","content":"x"},"done":false}',
+    b'{"created_at":"t","message":{"role":"assistant"},"done":false}',
+]
+
+
+@pytest.mark.parametrize("line", OLLAMA_LINES)
+def test_ollama_token_lines_read_the_same_on_both_paths(line):
+    reader = OllamaAdapter(model="m").reader()
+    text = line.decode().strip()
+    assert reader.line(text) == reader._read(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}],
+        },
+        {
+            "id": "c",
+            "model": "gpt",
+            "service_tier": "default",
+            "system_fingerprint": "fp",
+            "usage": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        },
+        {"model": "", "choices": [{"delta": {}}]},
+        {"choices": [{"delta": {"content": None}}]},
+    ],
+)
+def test_openai_chat_chunks_read_the_same_on_both_paths(event):
+    from vessel_nb.wire import SSE
+
+    reader = OpenAIAdapter(model="m", api_key="k", api="chat").reader()
+    data = json.dumps(event)
+    assert reader.event(SSE(data=data)) == reader._read(json.loads(data))
+
+
+def test_anthropic_text_deltas_read_the_same_on_both_paths():
+    from vessel_nb.wire import SSE
+
+    reader = ClaudeAdapter(model="m", api_key="k").reader()
+    data = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" hi"}}'
+    sse = SSE(event="content_block_delta", data=data)
+    assert reader.event(sse) == reader._read(sse, json.loads(data)) == Delta(text=" hi")
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        (
+            b'{"model":"m","created_at":"t","message":{"role":"assistant","content":5},"done":false}',
+            "message.content is a number",
+        ),
+        (
+            b'{"model":7,"created_at":"t","message":{"role":"assistant","content":"x"},"done":false}',
+            "model is a number",
+        ),
+        (b'{"model":"m","created_at":"t","message":["x"],"done":false}', "message is an array"),
+    ],
+)
+def test_a_token_line_of_the_wrong_shape_still_gets_the_checking_path(line, why):
+    got, err = _deltas(_adapter(OllamaAdapter, line + b"\n" + DONE))
+    assert isinstance(err, E.StreamError) and why in str(err)
