@@ -63,6 +63,7 @@ def main() -> None:
         ("memory", "memory", lambda b, h: compare.memory(b)),
         ("imports", "imports", lambda b, h: compare.imports(3 if q else 7)),
         ("panel_render", "panel rendering", lambda b, h: panels.render_cost()),
+        ("run_table", "prompt-set table", lambda b, h: panels.table_cost(250 if q else 1000)),
         ("runs", "prompt sets (orch.map)", lambda b, h: prompt_runs.prompt_sets(250 if q else 1000)),
     ]
     with compare.server() as srv:

@@ -191,6 +191,7 @@ def markdown(rep: dict[str, Any]) -> str:
         ("imports", _imports),
         ("memory", _memory),
         ("panel_render", _panels),
+        ("run_table", _run_table),
     ):
         sec = rep.get(key)
         if not sec or "error" in sec:
@@ -308,3 +309,18 @@ def _panels(key: str, sec: dict[str, Any]) -> list[str]:
     for size, r in sec.items():
         out.append(f"| {int(size):,} chars | {r['us_per_chunk']:.1f} µs | {r['html_bytes_per_chunk']} bytes |")
     return out
+
+
+def _run_table(key: str, sec: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        f"## The CompareWidget's prompt-set table: {sec['cells']:,} cells (kernel side)",
+        "",
+        "| while the run goes | | at the end | |",
+        "|---|---|---|---|",
+        f"| kernel CPU per cell (preview rendered) | {sec['kernel_cpu_us_per_cell']:.0f} µs "
+        f"| the whole table, into the trait once | {sec['final_table_kb']:,} KB, {sec['final_cpu_ms']:.0f} ms CPU |",
+        f"| bytes sent per cell (deltas) | {sec['delta_bytes_per_cell']} | static fallback (first 200 rows) "
+        f"| {sec['fallback_kb']:,} KB |",
+        f"| messages | {sec['messages']} | | |",
+    ]

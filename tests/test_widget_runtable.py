@@ -228,3 +228,24 @@ def test_the_table_view_is_part_of_the_comparison_module_and_loads_nothing():
     table_js = (STATIC / "runtable.js").read_text()
     assert not re.findall(r"https?://", table_js) and "innerHTML" not in table_js  # HTML only via safeFragment
     assert ".vnb-rt-table" in css and "@import" not in css and "url(" not in css
+
+
+def test_the_bench_measures_the_table_and_reports_it():
+    from bench import panels, report
+
+    sec = panels.table_cost(prompts=20, vessels=2, per_tick=8)
+    assert sec["cells"] == 40 and sec["messages"] == 5 and sec["delta_bytes_per_cell"] > 100
+    assert sec["final_table_kb"] > 0 and sec["fallback_kb"] > 0
+    assert "40 cells" in "\n".join(report._run_table("run_table", sec))
+
+
+def test_a_cell_previews_code_uncoloured_and_leaves_out_what_is_absent():
+    from vessel_nb.widgets._markdown import render
+    from vessel_nb.widgets._runtable import cell_of
+
+    code = "```python\ndef f(x):\n    return x\n```"
+    assert '<span class="k">def</span>' in render(code)  # the panels colour code...
+    cell = cell_of({"outcome": "ok", "text": code, "ttft_s": 0.1, "latency_s": 0.2, "cost_usd": None}, False)
+    # ...a preview does not
+    assert '<div class="vnb-code" data-lang="python">' in cell["html"] and "<span" not in cell["html"]
+    assert "def f(x):" in cell["html"] and not {"cost_usd", "cut", "resumed", "error", "vessel"} & set(cell)

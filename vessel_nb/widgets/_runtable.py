@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..progress import Snapshot
     from ..runs import Run
 
-SNIPPET_CHARS = 280
+SNIPPET_CHARS = 200
 """how much of an answer a cell shows (the whole answer is in ``run.df``)"""
 ROUTED = "routed"
 """the column of a routed run"""
@@ -58,15 +58,19 @@ def cell_of(row: dict[str, Any], routed: bool) -> dict[str, Any]:
     text, cut = snippet(row.get("text") or "")
     cell: dict[str, Any] = {
         "outcome": row.get("outcome") or "",
-        "html": render(text) if text else "",
-        "cut": cut,
+        "html": render(text, highlight=False) if text else "",  # a preview: plain code, fewer bytes
         "ttft_s": _num(row.get("ttft_s"), 3),
         "latency_s": _num(row.get("latency_s"), 3),
         "tokens_in": _num(row.get("tokens_in")),
         "tokens_out": _num(row.get("tokens_out")),
-        "cost_usd": _num(row.get("cost_usd"), 6),
-        "resumed": bool(row.get("resumed")),
     }
+    # 4,000 cells go into the saved notebook: what is rarely there is left out when absent
+    if (cost := _num(row.get("cost_usd"), 6)) is not None:
+        cell["cost_usd"] = cost
+    if cut:
+        cell["cut"] = True
+    if row.get("resumed"):
+        cell["resumed"] = True
     if cell["outcome"] != "ok":
         cell["error"] = short(row.get("error") or cell["outcome"], 240)
     if routed:
