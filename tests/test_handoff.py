@@ -86,6 +86,22 @@ def test_items_parsed_in_one_go_wake_a_waiting_consumer_once_when_the_producer_p
     assert woken == [3]  # one wake-up, all three items ready
 
 
+def test_a_long_run_of_items_wakes_a_waiting_consumer_at_batch_size_without_a_pause():
+    from vessel_nb.handoff import BATCH
+
+    h = Handoff(Source(0).gen, bg.get_loop())
+    h._first = False
+    woken = []
+
+    async def produce() -> None:
+        h._wake = lambda: woken.append(len(h._items))
+        for i in range(BATCH):
+            await h._put(i)  # no pause: the consumer is not left idle until the limit
+
+    bg.run_sync(produce(), timeout=5)
+    assert woken == [BATCH]
+
+
 def test_a_slow_consumer_holds_the_producer_at_the_limit():
     src = Source()  # endless
     h = Handoff(src.gen, bg.get_loop(), limit=8).start()
