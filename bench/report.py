@@ -60,8 +60,9 @@ def targets(rep: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         why = (
             f"raw httpx alone, handed over from the background loop as `orch.stream` hands its chunks"
             f" (no routing, adapter, log or privacy check), took {floor_s / raw_s:.2f}× raw in the same"
-            f" rounds: crossing threads costs that much on this machine (four wake-ups a call, each a"
-            f" thread switch, dearer the busier the cores); vessel_nb's own work added"
+            f" rounds: crossing threads costs that much on this machine (a thread wake-up for the call's"
+            f" start, its first token, the rest and the end: 4-5 a call, dearer the busier the cores);"
+            f" vessel_nb's own work added"
             f" {(vs_s - floor_s) / raw_s:+.2f}×"
         )
     else:
