@@ -72,7 +72,8 @@ class Run:
         self._retries = retries
         self._rows: dict[str, dict[str, Any]] = {}  # in the order the pairs finished (live views read on)
         self._asking: set[str] = set()
-        self._gates = {slot: pacing.Gate(slot, n) for slot, n in limits.items()}
+        self._last_refusal: dict[str, str] = {}  # slot -> the error it gave up on
+        self._gates = {slot: pacing.Gate(slot, n, give_up_after=retries) for slot, n in limits.items()}
         self._total_limit: asyncio.Semaphore | None = None  # made on the loop, in _main
         self._concurrency = concurrency
         self._reserved = 0.0
@@ -147,20 +148,24 @@ class Run:
     async def _ask(self, pair: Pair) -> None:
         gate = self._gates[pair.slot]
         vessel = None if pair.slot == AUTO else pair.slot
-        # A pair gives up after ``retries`` tries in a row during which its vessel answered
-        # nothing else: a vessel that is pacing the run (answering others, 429 to some) is
-        # waited for, however unlucky one pair is; a vessel that only refuses is not.
-        tries = strikes = 0
+        # A pair is asked again while its vessel is pacing the run: it gives up once the vessel
+        # has slowed the run down ``retries`` rounds in a row without answering anything (see
+        # pacing.Gate). A vessel that answers others, 429 to some, is waited for, however
+        # unlucky one pair is; a vessel that only refuses is not — and is then asked no more.
+        tries = 0
         while True:
             async with gate.slot():
                 if self.status != "running":
+                    return
+                if gate.gave_up:
+                    self._rows[pair.item] = self._not_asked_row(pair, gate)
                     return
                 reserve = self._reserve(pair)
                 if reserve is None:
                     self.status = "budget"
                     return
                 self._reserved += reserve
-                answered_before = gate.answered
+                seen_round = gate.rounds
                 self._asking.add(pair.item)
                 try:
                     gen = self.orch._core(
@@ -174,11 +179,12 @@ class Run:
                 except (E.VesselError, E.AllVesselsFailed, E.StreamInterrupted) as err:
                     self._reserved -= reserve
                     self._spend_attempts(getattr(err, "attempts", []))
-                    strikes = 1 if gate.answered > answered_before else strikes + 1
-                    if pacing.retryable(err) and strikes <= self._retries:
-                        gate.slow_down(err)
-                        tries += 1
-                        continue
+                    if pacing.retryable(err):
+                        gate.slow_down(err, seen_round)
+                        if not gate.gave_up:
+                            tries += 1
+                            continue
+                        self._last_refusal[pair.slot] = str(err)
                     self._rows[pair.item] = self._failed_row(pair, err, tries)
                     return
                 finally:
@@ -256,6 +262,16 @@ class Run:
             "error_kind": "private" if refused else kind,
             "call_id": last.call_id if last else None,
             "retries": tries,
+        }
+
+    def _not_asked_row(self, pair: Pair, gate: pacing.Gate) -> dict[str, Any]:
+        last = self._last_refusal.get(pair.slot, "")
+        return {
+            **self._empty_row(pair, "error"),
+            "error": f"not asked: {pair.slot} slowed the run down {gate.failing} times in a row without answering "
+            f"anything (last: {last}); run the same map again later to ask the pairs left",
+            "error_kind": "gave_up",
+            "retries": 0,
         }
 
     def _empty_row(self, pair: Pair, outcome: str) -> dict[str, Any]:
