@@ -8,9 +8,8 @@ import asyncio
 
 import pytest
 
-from vessel_nb import Timeouts
+from vessel_nb import Timeouts, pacing
 from vessel_nb import errors as E
-from vessel_nb import pacing
 
 CALM = Timeouts(connect=5.0, first_token=20.0, idle=20.0, total=60.0)
 CHAT = "/v1/messages"
