@@ -60,3 +60,31 @@ def test_a_burst_of_calls_failing_together_is_one_round():
         assert not gate.gave_up
 
     asyncio.run(burst())
+
+
+def test_a_budget_counts_the_system_prompt_and_never_overruns(orch, practice):
+    # $0.001 a token; each call's answer is capped at 40 tokens, but the long system prompt
+    # (about 1,600 tokens in the practice server's count, $1.60) is most of what a call costs
+    orch.prices.set("claude-practice", input=1000.0, output=1000.0)
+    system = "Grade the answer carefully against the rubric. " * 230
+    run = orch.map(
+        [f"q{i} hi" for i in range(20)],
+        vessels=["claude"],
+        per_vessel=4,
+        max_tokens=40,
+        budget_usd=30.0,
+        system=system,
+        progress=False,
+    ).wait(timeout=60)
+    answered = run.df[run.df.outcome == "ok"]
+    assert run.status == "budget" and 0 < len(answered) < 20
+    assert run.spent_usd <= 30.0, f"spent ${run.spent_usd:.2f} of a $30 budget"
+    assert answered.tokens_in.min() > 1000  # the system prompt was sent, and billed
+
+
+def test_the_input_ceiling_holds_for_any_script():
+    from vessel_nb.pricing import IMAGE_TOKENS, input_ceiling
+
+    cjk = [{"role": "user", "content": "漢字" * 100}]  # a CJK character is often a token or more
+    assert input_ceiling(cjk) >= 200
+    assert input_ceiling(cjk, "x" * 50, images=2) >= input_ceiling(cjk) + 50 + 2 * IMAGE_TOKENS

@@ -88,6 +88,23 @@ _SHIPPED: dict[str, Price] = {
 }
 
 
+IMAGE_TOKENS = 3000
+"""input tokens held back per image when a budget reserves a call (providers scale images
+down: Claude's largest is about 1,600 tokens, OpenAI's about 1,100-1,500)"""
+
+
+def input_ceiling(messages: Any, system: str | None = None, images: int = 0) -> int:
+    """More input tokens than a call can use, for a budget to reserve before the call.
+
+    Every text that is sent counts, the system prompt included, in UTF-8 bytes: a token is
+    at least one byte, so this holds for any tokenizer and any script (a character count
+    does not: a CJK character is often a token or more), plus a few tokens per message for
+    the chat template, plus :data:`IMAGE_TOKENS` per image.
+    """
+    texts = [str(m.get("content") or "") for m in messages] + ([system] if system else [])
+    return sum(len(t.encode("utf-8", "replace")) + 8 for t in texts) + images * IMAGE_TOKENS + 16
+
+
 def _per_million(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ConfigError(f"{what} must be a number of dollars per million tokens (0 or more), not {value!r}")

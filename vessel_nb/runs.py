@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from . import loop as bg
-from . import pacing, progress
+from . import pacing, pricing, progress
 from .calls import collect
 from .runplan import AUTO, Pair
 
@@ -200,14 +200,15 @@ class Run:
         """The cost to hold back for this call; None when it would not fit in the budget."""
         if self.budget_usd is None:
             return 0.0
-        tokens_in = sum(len(m["content"]) for m in pair.messages) // 3 + 16  # generous: ~4 chars per token
+        opts = self._options
+        tokens_in = pricing.input_ceiling(pair.messages, opts.get("system"), len(opts.get("images") or ()))
         worst = 0.0
         for name in self._candidates(pair.slot):
             adapter = self.orch.vessels[name]
             if adapter.local:
                 continue
-            model = self._options.get("model") or adapter.model
-            out = self._options.get("max_tokens") or self._out_seen.get(name, _FIRST_OUT_GUESS)
+            model = opts.get("model") or adapter.model
+            out = opts.get("max_tokens") or adapter.max_tokens or self._out_seen.get(name, _FIRST_OUT_GUESS)
             worst = max(worst, self.orch.prices.estimate(model, tokens_in, out) or 0.0)
         if self.spent_usd + self._reserved + worst > self.budget_usd:
             return None
