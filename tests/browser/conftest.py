@@ -135,10 +135,13 @@ def browser():
 
 @pytest.fixture(autouse=True)
 def dump_on_failure(request, artifacts):
-    """After a failed browser test: the page's DOM, a screenshot and the console, in test-artifacts/."""
+    """After a failed browser test: the page's DOM, a screenshot and the console, in test-artifacts/.
+    After a passed one: no error from vessel_nb's JavaScript on its page (:func:`check_console`)."""
     yield
     report = getattr(request.node, "rep_call", None)
     page = getattr(request.node, "vnb_page", None)
+    if report is not None and report.passed and page is not None and not page.is_closed():
+        check_console(page)
     if report is None or not report.failed or page is None:
         return
     stem = artifacts / f"failure-{request.node.name}"
@@ -149,6 +152,40 @@ def dump_on_failure(request, artifacts):
         Path(str(stem) + ".txt").write_text(f"could not dump the page: {exc}")
     console = getattr(page, "vnb_console", [])
     Path(str(stem) + "-console.txt").write_text("\n".join(console))
+
+
+# --- the page's console, shared by every browser test ----------------------------------
+def watch_console(page) -> None:
+    """Keep the page's console in ``page.vnb_console``: each message with where it came from
+    (anywidget loads vessel_nb's views from blob: URLs), and each uncaught error's stack."""
+    page.vnb_console = []
+    page.vnb_console_checked = 0
+
+    def message(m) -> None:
+        where = (m.location or {}).get("url", "")
+        page.vnb_console.append(f"{m.type}: {m.text}" + (f" @ {where}" if where else ""))
+
+    def error(e) -> None:
+        page.vnb_console.append(f"pageerror: {e} @ {(getattr(e, 'stack', '') or '').replace(chr(10), ' | ')}")
+
+    page.on("console", message)
+    page.on("pageerror", error)
+
+
+def vnb_errors(page) -> list[str]:
+    """Errors from vessel_nb's JavaScript logged since the last call: console errors and
+    uncaught exceptions raised in a view's module (a blob: URL) or naming the panels."""
+    lines = page.vnb_console[page.vnb_console_checked :]
+    page.vnb_console_checked = len(page.vnb_console)
+    ours = ("blob:", "anywidget", "vnb", "vessel_nb")
+    return [m for m in lines if m.startswith(("error:", "pageerror:")) and any(w in m for w in ours)]
+
+
+def check_console(page) -> None:
+    """Fail if vessel_nb's JavaScript logged an error on ``page`` since the last check."""
+    errors = vnb_errors(page)
+    if errors:
+        pytest.fail("vessel_nb's JavaScript logged errors:\n" + "\n".join(errors))
 
 
 # --- servers, and what test_frontends.py adds: Notebook 7, a practice-mode kernel, a page per test
@@ -263,6 +300,12 @@ def notebook7(tmp_path_factory, artifacts):
         "--IdentityProvider.token=", "--ServerApp.password=",
         "--ServerApp.ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}", f"--JupyterNotebookApp.app_settings_dir={home / 'app-settings'}",
+        # Notebook 7 reads its settings from /lab/api/settings, served by the JupyterLab
+        # extension loaded in the same server: that one's directory must hold the overrides
+        # too (by default both are <prefix>/share/jupyter/lab/settings, where `make lab` and
+        # binder/postBuild put them)
+        f"--LabApp.app_settings_dir={home / 'app-settings'}",
+        "--JupyterNotebookApp.expose_app_in_browser=True",  # window.jupyterapp: set_theme(), save
     ]  # fmt: skip
     with _serving(cmd, env, port, "Jupyter Notebook 7", artifacts / "notebook7.log") as base:
         yield base, root
@@ -328,16 +371,18 @@ def fresh_page(browser, request, artifacts):
     the page is dumped to test-artifacts/failure-<test>.* before the context closes."""
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     pg = context.new_page()
-    pg.vnb_console = []
-    pg.on("console", lambda m: pg.vnb_console.append(f"{m.type}: {m.text}"))
-    pg.on("pageerror", lambda e: pg.vnb_console.append(f"pageerror: {e}"))
+    watch_console(pg)
     pg.set_default_timeout(60_000)
     yield pg
     # dump_on_failure (autouse) tears down after this fixture, when the page is closed: dump here
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         _dump_page(pg, artifacts / f"failure-{request.node.name}")
-    context.close()
+    try:
+        if report is not None and report.passed:
+            check_console(pg)
+    finally:
+        context.close()
 
 
 def set_theme(page, theme: str) -> None:

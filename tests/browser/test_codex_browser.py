@@ -9,6 +9,7 @@ import pytest
 
 from vessel_nb.practice.fleet import MODELS, practice_key
 
+from .conftest import watch_console
 from .test_panels_browser import WAIT, run_all, send_from_panel
 
 pytestmark = pytest.mark.browser
@@ -45,7 +46,7 @@ def codex_page(browser, lab, slow_fleet):
     nbformat.write(codex_notebook(slow_fleet), root / "codex.ipynb")
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     pg = context.new_page()
-    pg.vnb_console = []
+    watch_console(pg)
     pg.set_default_timeout(WAIT)
     pg.goto(f"{base}/lab/tree/codex.ipynb?reset")
     pg.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=WAIT)

@@ -17,7 +17,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from vessel_nb.practice.fleet import MODELS, practice_key
 
-from .conftest import PACE, set_theme
+from .conftest import PACE, set_theme, watch_console
 
 pytestmark = pytest.mark.browser
 
@@ -95,9 +95,7 @@ def page(browser, lab, slow_fleet, request):
     nbformat.write(notebook_source(slow_fleet), root / "panels.ipynb")
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     pg = context.new_page()
-    pg.vnb_console = []
-    pg.on("console", lambda m: pg.vnb_console.append(f"{m.type}: {m.text}"))
-    pg.on("pageerror", lambda e: pg.vnb_console.append(f"pageerror: {e}"))
+    watch_console(pg)
     pg.add_init_script(SAMPLER)
     pg.set_default_timeout(WAIT)
     pg.goto(f"{base}/lab/tree/panels.ipynb?reset")

@@ -1,7 +1,8 @@
 """Answers rendered in the panels, in a real browser: Markdown in the chat and in every
-comparison column (also while streaming), a hostile answer made inert, Copy and Insert
-cell, a chat view shown again that follows the newest message, light and dark themes,
-and a saved notebook reopened without a kernel — in JupyterLab, then in Notebook 7.
+comparison column (also while streaming), a hostile answer made inert (there and in a
+``%%ask`` output), Copy and Insert cell, a chat view shown again that follows the newest
+message, light and dark themes, and a saved notebook reopened without a kernel — in
+JupyterLab; test_notebook7_render.py runs the same notebook in Notebook 7.
 
 The practice servers are told to answer with HOSTILE_MD: Markdown with a heading, a list,
 a table and code, plus a <script>, an <img onerror>, a javascript: link and a remote image
@@ -19,8 +20,7 @@ import pytest
 
 from vessel_nb.practice.fleet import practice_key
 
-from .conftest import _api, _get, set_theme
-from .test_frontends import run_all as run_all_nb7
+from .conftest import _api, _get, set_theme, watch_console
 from .test_panels_browser import notebook_source, run_all
 
 pytestmark = pytest.mark.browser
@@ -51,13 +51,18 @@ The **end**.
 """
 CODE = "def double(x):\n    return x * 2  # twice"
 
-INERT = """() => ({
-  scripts: document.querySelectorAll(".vnb-chat script, .vnb-cmp script").length,
-  images: document.querySelectorAll(".vnb-chat img, .vnb-cmp img").length,
-  jsLinks: [...document.querySelectorAll(".vnb-chat a, .vnb-cmp a")].filter((a) => !/^https?:|^mailto:/.test(a.getAttribute("href") || "")).length,
-  handlers: [...document.querySelectorAll(".vnb-chat *, .vnb-cmp *")].filter((e) => [...e.attributes].some((a) => a.name.startsWith("on"))).length,
-  pwned: window.__vnbPwned || null,
-})"""
+# Where answers show: both panels, and the output of the %%ask cell (marked by the test)
+ANSWERS = ".vnb-chat, .vnb-cmp, [data-vnb-ask]"
+INERT = """(scope) => {
+  const all = (sel) => [...document.querySelectorAll(scope.split(",").map((s) => `${s} ${sel}`).join(","))];
+  return {
+    scripts: all("script").length,
+    images: all("img").length,
+    jsLinks: all("a").filter((a) => !/^(https?:|mailto:|#)/.test(a.getAttribute("href") || "")).length,
+    handlers: all("*").filter((e) => [...e.attributes].some((a) => a.name.startsWith("on"))).length,
+    pwned: window.__vnbPwned || null,
+  };
+}"""
 
 
 def render_notebook(fleet) -> nbformat.NotebookNode:
@@ -66,6 +71,8 @@ def render_notebook(fleet) -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell("panel = vnb.ChatPanel(orch, health_interval=5.0)\npanel"),
         nbformat.v4.new_code_cell('cmp = vnb.CompareWidget(orch, vessels=["ollama", "claude"])\ncmp'),
         nbformat.v4.new_code_cell("panel  # shown again"),
+        nbformat.v4.new_code_cell("%load_ext vessel_nb"),
+        nbformat.v4.new_code_cell("%%ask\nShow me some Markdown."),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -85,9 +92,7 @@ def open_page(browser, base: str, path: str, requests: list[str]):
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     pg = context.new_page()
-    pg.vnb_console = []
-    pg.on("console", lambda m: pg.vnb_console.append(f"{m.type}: {m.text}"))
-    pg.on("pageerror", lambda e: pg.vnb_console.append(f"pageerror: {e}"))
+    watch_console(pg)
     pg.on("request", lambda r: requests.append(r.url))
     pg.set_default_timeout(WAIT)
     pg.goto(base + path)
@@ -120,9 +125,31 @@ def assert_rendered(scope) -> None:
 
 
 def assert_inert(page, requests: list[str]) -> None:
-    found = page.evaluate(INERT)
+    found = page.evaluate(INERT, ANSWERS)
     assert found == {"scripts": 0, "images": 0, "jsLinks": 0, "handlers": 0, "pwned": None}, found
     assert not [u for u in requests if "127.0.0.1:9/" in u], "a remote image was fetched"
+
+
+def ask_output(page):
+    """The final answer of the render notebook's %%ask cell (its last cell), once it is shown;
+    the output area is marked data-vnb-ask so the inertness check covers it."""
+    last = page.locator(".jp-Notebook .jp-CodeCell").last
+    page.wait_for_function(
+        r"(el) => /\[\d+\]/.test(el.textContent)", arg=last.locator(".jp-InputPrompt").element_handle(), timeout=WAIT
+    )
+    out = last.locator(".jp-OutputArea-output[data-mime-type='text/markdown']").last
+    out.locator("sub").wait_for()
+    out.evaluate("(el) => el.closest('.jp-OutputArea').setAttribute('data-vnb-ask', '')")
+    return out
+
+
+def assert_ask_rendered(out) -> None:
+    """The %%ask answer shows the structure, and the hostile parts as words."""
+    assert out.locator("h2").first.inner_text().startswith("Markdown check")
+    assert out.locator("ol > li").count() == 2 and out.locator("table th").count() == 2
+    assert "def double(x):" in out.locator("pre").first.inner_text()
+    text = out.inner_text()
+    assert "<script>" in text and "onerror=" in text and "[image: pixel]" in text and "bad link" in text, text
 
 
 def cell_index_of(page, locator) -> int:
@@ -192,6 +219,15 @@ def test_lab_comparison_renders_every_column(lab_state, artifacts):
     cmp.screenshot(path=str(artifacts / "render-compare-light.png"))
 
 
+def test_lab_ask_answer_is_inert(lab_state, artifacts):
+    page, requests = lab_state.page, lab_state.requests
+    # the same hostile answer as the output of a %%ask cell: Markdown, and nothing runs
+    out = ask_output(page)
+    assert_ask_rendered(out)
+    assert_inert(page, requests)
+    out.screenshot(path=str(artifacts / "render-ask-light.png"))
+
+
 def test_lab_copy_code_copy_answer_and_insert_cell(lab_state):
     page, views, cid = lab_state.page, lab_state.views, lab_state.cid
     assert cid, "needs the chat answer of the first test"
@@ -253,6 +289,9 @@ def test_lab_dark_theme(lab_state, artifacts):
     views.first.screenshot(path=str(artifacts / "render-chat-dark.png"))
     cmp.scroll_into_view_if_needed()
     cmp.screenshot(path=str(artifacts / "render-compare-dark.png"))
+    out = ask_output(page)
+    out.scroll_into_view_if_needed()
+    out.screenshot(path=str(artifacts / "render-ask-dark.png"))
     set_theme(page, "JupyterLab Light")
 
 
@@ -280,38 +319,3 @@ def test_lab_saved_notebook_reopens_without_a_kernel(lab_state, artifacts):
     assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
     assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     page.screenshot(path=str(artifacts / "render-reopened-without-kernel.png"))
-
-
-# --- Notebook 7 -------------------------------------------------------------------------------
-def test_notebook7_markdown_insert_cell_and_follow(browser, notebook7, hostile_fleet, artifacts):
-    base, root = notebook7
-    nbformat.write(render_notebook(hostile_fleet), root / "render7.ipynb")
-    requests: list[str] = []
-    context, page = open_page(browser, base, "/notebooks/render7.ipynb", requests)
-    try:
-        ready = page.locator(".jp-NotebookKernelStatus-fade:not(.jp-NotebookKernelStatus-info)")
-        run_all_nb7(page, ready)
-        views = page.locator(".vnb-chat")
-        views.nth(1).wait_for(timeout=WAIT)
-        entry = ask_in_view(page, views.first, "Show me some Markdown.")
-        cid = entry.get_attribute("data-id")
-        for i in (0, 1):
-            views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
-            assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
-            assert distance_from_end(views.nth(i)) < 40
-        assert_inert(page, requests)
-        cells_before = page.locator(".jp-Notebook .jp-Cell").count()
-        panel_cell = cell_index_of(page, views.first)
-        views.first.locator(f'.vnb-entry[data-id="{cid}"] .vnb-code .vnb-insert').first.click()
-        page.wait_for_function(
-            f"() => document.querySelectorAll('.jp-Notebook .jp-Cell').length === {cells_before + 1}"
-        )
-        inserted = page.locator(".jp-Notebook .jp-Cell").nth(panel_cell + 1)
-        assert CODE.splitlines()[0] in inserted.locator(".jp-InputArea").inner_text()
-        views.first.screenshot(path=str(artifacts / "render-notebook7-chat.png"))
-    except Exception:
-        page.screenshot(path=str(artifacts / "failure-render-nb7.png"), full_page=True)
-        (artifacts / "failure-render-nb7-console.txt").write_text("\n".join(page.vnb_console))
-        raise
-    finally:
-        context.close()
