@@ -88,8 +88,32 @@ def test_stream_gives_the_same_html_as_the_whole_render(seed):
 def test_renders_are_throttled_and_pending_text_is_kept():
     ms = MarkdownStream(interval=3600)
     assert ms.push("Hello ") is not None  # the first render is immediate
-    assert ms.push("**wor") is None and ms.push("ld**") is None
-    assert ms.pending == "**world**"
+    assert ms.push("wor") is None and ms.push("ld, ") is None  # plain words wait
+    assert ms.pending == "world, "
+    assert ms.push("**bold**") is not None and ms.pending == ""  # markup does not
+    assert ms.push("\n```python\nx = 1") is not None  # a new line does not
+    assert ms.push(" * 2\ny = [x]") is None  # inside a code block, text is shown as it is
+    assert ms.push("\n```") is not None  # but not a closing fence
+
+
+def test_no_markup_ever_shows_raw_while_streaming(monkeypatch):
+    # A flush every 0.05 s (LiveText's pace), 4 characters each; renders at most every 0.1 s
+    # for plain words. Whatever the views show raw (ms.pending) must look the same rendered.
+    import vessel_nb.widgets._markdown as md
+
+    clock = iter(i * 0.05 for i in range(10**6))
+    monkeypatch.setattr(md.time, "monotonic", lambda: next(clock))
+    text = (DOC + "\n" + HOSTILE) * 3
+    ms = MarkdownStream(interval=0.1)
+    raw_markup, renders, flushes = [], 0, 0
+    for i in range(0, len(text), 4):
+        flushes += 1
+        if ms.push(text[i : i + 4]) is not None:
+            renders += 1
+        elif re.search(r"[#*`|\[\]~<>!]", ms.pending) and not md._open_fence(ms._tail[: -len(ms.pending)]):
+            raw_markup.append(ms.pending)
+    assert not raw_markup, f"markup shown raw before its render: {raw_markup[:5]}"
+    assert renders < flushes, "every flush rendered: plain words should wait for the 0.1 s pace"
 
 
 def _stream_cost(text: str) -> int:

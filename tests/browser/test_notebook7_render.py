@@ -23,6 +23,7 @@ from .test_frontends import run_all
 from .test_panels_render import (
     CODE,
     WAIT,
+    WATCH_RAW,
     ask_in_view,
     ask_output,
     assert_ask_rendered,
@@ -95,6 +96,7 @@ def nb7(request, nb7_page):
 
 def test_nb7_chat_renders_markdown_and_makes_it_inert(nb7, artifacts):
     page, views = nb7.page, nb7.views
+    page.evaluate(WATCH_RAW)
     entry = ask_in_view(page, views.first, "Show me some Markdown.")
     cid = nb7.cid = entry.get_attribute("data-id")
     for i in (0, 1):
@@ -102,6 +104,7 @@ def test_nb7_chat_renders_markdown_and_makes_it_inert(nb7, artifacts):
         assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
         assert distance_from_end(views.nth(i)) < 40
     assert_inert(page, nb7.requests)
+    assert page.evaluate("window.__vnbRaw") == [], "Markdown shown raw before it was formatted"
     views.first.screenshot(path=str(artifacts / "render-notebook7-chat.png"))
 
 

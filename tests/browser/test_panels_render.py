@@ -99,6 +99,20 @@ def open_page(browser, base: str, path: str, requests: list[str]):
     return context, pg
 
 
+# Records any text shown raw (a .vnb-pending span, not rendered yet) that holds Markdown
+# markup: while an answer streams, ## or ** must never flash before it is formatted.
+WATCH_RAW = """() => {
+  window.__vnbRaw = [];
+  const seen = (el) => { const t = el.textContent; if (/[#*|`]/.test(t)) window.__vnbRaw.push(t); };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === Node.TEXT_NODE ? r.target.parentElement : r.target;
+      for (const p of [el?.closest?.(".vnb-pending"), ...(el?.querySelectorAll?.(".vnb-pending") || [])]) if (p) seen(p);
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+}"""
+
+
 def ask_in_view(page, view, text: str):
     """Type a question into a chat view and send it; returns the new entry (in that view)."""
     view.scroll_into_view_if_needed()
@@ -194,6 +208,7 @@ def lab_state(request, lab_page):
 def test_lab_chat_renders_markdown_while_streaming_and_makes_it_inert(lab_state, artifacts):
     page, views, requests = lab_state.page, lab_state.views, lab_state.requests
     # chat: Markdown while streaming, then the final render, in both views
+    page.evaluate(WATCH_RAW)
     entry = ask_in_view(page, views.first, "Show me some Markdown.")
     cid = lab_state.cid = entry.get_attribute("data-id")
     page.locator(f'.vnb-entry[data-id="{cid}"][data-status="streaming"] .vnb-text h2').first.wait_for()
@@ -201,6 +216,7 @@ def test_lab_chat_renders_markdown_while_streaming_and_makes_it_inert(lab_state,
         views.nth(i).locator(f'.vnb-entry[data-id="{cid}"][data-status="done"]').wait_for(timeout=WAIT)
         assert_rendered(views.nth(i).locator(f'.vnb-entry[data-id="{cid}"] .vnb-text'))
     assert_inert(page, requests)
+    assert page.evaluate("window.__vnbRaw") == [], "Markdown shown raw before it was formatted"
     views.first.screenshot(path=str(artifacts / "render-chat-light.png"))
 
 

@@ -28,6 +28,8 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_OR_INDENT = re.compile(r"^(\s|[-*+] |\d{1,9}[.)] )")
 _HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 _SAFE_LINK = re.compile(r"^(https?://|mailto:)", re.I)
+_MARKUP = re.compile(r"[\n#*_`|\[\]~\\<>&!]")  # what could change when rendered
+_FENCE_MARK = re.compile(r"[`~]")  # in a code block, only a closing fence changes anything
 
 
 @lru_cache(maxsize=2)
@@ -128,9 +130,11 @@ class MarkdownStream:
 
     ``push(text)`` takes new text and returns ``(done, tail)``: HTML for blocks that became
     complete (to append) and HTML for the open block at the end (to replace the previous
-    tail) — or None when the last render is less than ``interval`` seconds old: the views
-    then show the new text as it is, at the end of the open block, until the next render
-    (so a flush every few milliseconds does not re-send the open block each time).
+    tail) — or None when the last render is less than ``interval`` seconds old and the new
+    text looks the same raw (plain words, or text inside a code block): the views then show
+    it as it is, at the end of the open block, until the next render (so a flush every few
+    milliseconds does not re-send the open block each time). Text that would look different
+    raw (``##``, ``**``, a table row, a new line) is rendered at once: no raw flash.
     ``done_html`` + ``tail_html`` + ``pending`` is everything so far (for a view that joins
     late).
 
@@ -167,7 +171,7 @@ class MarkdownStream:
         self._tail += text
         self.pending += text
         now = time.monotonic()
-        if now - self._rendered_at < self._interval:
+        if now - self._rendered_at < self._interval and self._looks_the_same_raw():
             return None
         self._rendered_at = now
         self.pending = ""
@@ -184,6 +188,18 @@ class MarkdownStream:
         tail = render(self._tail)
         self.tail_html = _as_part(tail) if self._para_open and _one_paragraph(tail) else tail
         return done, self.tail_html
+
+    def _looks_the_same_raw(self) -> bool:
+        """Whether the pending text, shown as it is at the end of the open block, looks as it
+        will once rendered: plain words in a line already begun, or anything inside an open
+        code block. Anything else (a new line, ``**``, a backtick, ``|``...) is rendered at
+        once, so no ``##`` or ``**`` ever flashes raw; plain prose keeps the 0.1 s pace."""
+        before = self._tail[: len(self._tail) - len(self.pending)]
+        if _open_fence(before):
+            return not _FENCE_MARK.search(self.pending)
+        if not before or before.endswith("\n"):
+            return False  # the pending text starts a line: it may start a block
+        return not _MARKUP.search(self.pending)
 
     def reset(self) -> None:
         """Forget everything (the answer restarts)."""
