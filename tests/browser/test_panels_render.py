@@ -100,10 +100,11 @@ def open_page(browser, base: str, path: str, requests: list[str]):
 
 
 # Records any text shown raw (a .vnb-pending span, not rendered yet) that holds Markdown
-# markup: while an answer streams, ## or ** must never flash before it is formatted.
+# markup: while an answer streams, ## or ** must never flash before it is formatted. (Inside
+# a code block raw text is what the block shows anyway: only its highlighting comes later.)
 WATCH_RAW = """() => {
   window.__vnbRaw = [];
-  const seen = (el) => { const t = el.textContent; if (/[#*|`]/.test(t)) window.__vnbRaw.push(t); };
+  const seen = (el) => { const t = el.textContent; if (/[#*|`]/.test(t) && !el.closest(".vnb-code")) window.__vnbRaw.push(t); };
   new MutationObserver((records) => {
     for (const r of records) {
       const el = r.target.nodeType === Node.TEXT_NODE ? r.target.parentElement : r.target;
