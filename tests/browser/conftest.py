@@ -175,8 +175,9 @@ def watch_console(page) -> None:
 def vnb_errors(page) -> list[str]:
     """Errors from vessel_nb's JavaScript logged since the last call: console errors and
     uncaught exceptions raised in a view's module (a blob: URL) or naming the panels."""
-    lines = page.vnb_console[page.vnb_console_checked :]
-    page.vnb_console_checked = len(page.vnb_console)
+    console = getattr(page, "vnb_console", [])  # a page not set up by watch_console: its own list
+    lines = console[getattr(page, "vnb_console_checked", 0) :]
+    page.vnb_console_checked = len(console)
     ours = ("blob:", "anywidget", "vnb", "vessel_nb")
     return [m for m in lines if m.startswith(("error:", "pageerror:")) and any(w in m for w in ours)]
 
