@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 import vessel_nb as vnb
-from vessel_nb import OllamaAdapter, Timeouts, session
+from vessel_nb import OllamaAdapter, Timeouts, pacing, session, standins
 from vessel_nb.practice import PracticeFleet
 from vessel_nb.practice.fleet import MODELS
 from vessel_nb.routing import Task
@@ -104,3 +104,84 @@ def test_panel_ask_takes_a_task_object_as_the_orchestrator_does(orch):
     finally:
         panel.close()
     assert reply.vessel == "ollama" and reply.private
+
+
+# --- prompt-set runs ----------------------------------------------------------------------------
+@pytest.fixture
+def short_pauses(monkeypatch):
+    monkeypatch.setattr(pacing, "_FIRST_BACKOFF", 0.02)
+
+
+@pytest.mark.parametrize("fault", ["down", "status"])
+def test_a_private_run_puts_zero_bytes_into_any_trap_through_pacing_retries(
+    orch, fleet, traps, canary, short_pauses, fault
+):
+    fleet["ollama"].set_fault(fault, **({"code": 503} if fault == "status" else {}))
+    prompts = [f"q{i} {canary}" for i in range(6)]
+    routed = orch.map(prompts, task={"private": True}, retries=2, progress=False).wait(timeout=60)
+    compared = orch.map(prompts, vessels=["ollama", "claude"], task={"heartbeat": True}, retries=2, progress=False)
+    compared.wait(timeout=60)
+    assert trapped(traps) == b"" and all(t.connections == 0 for t in traps.values())
+    assert "ok" not in set(routed.df.outcome) | set(compared.df.outcome)
+    cloud = compared.df[compared.df.vessel == "claude"]
+    assert (cloud.outcome == "refused").all() and cloud.error.str.contains("not a local vessel").all()
+
+
+def test_private_turns_of_a_prompt_set_stay_here_in_a_comparison_and_on_resume(orch, fleet, traps, canary):
+    convo = [
+        {"role": "user", "content": f"my secret is {canary}", "private": True},
+        {"role": "assistant", "content": f"noted: {canary}", "private": True},
+        {"role": "user", "content": "an open question"},
+    ]
+    run = orch.map(
+        {"a": convo, "b": convo[:2] + [{"role": "user", "content": "another"}]}, vessels=["ollama", "claude"]
+    )
+    run.wait(timeout=60)
+    assert set(run.df.outcome) == {"ok"}
+    assert b"an open question" in trapped(traps) and canary.encode() not in trapped(traps)
+    for trap in traps.values():
+        trap.reset()
+    again = orch.map(
+        {"a": convo, "b": convo[:2] + [{"role": "user", "content": "another"}]}, vessels=["ollama", "claude"]
+    )
+    again.wait(timeout=60)
+    assert again.df.resumed.all() and trapped(traps) == b""
+
+
+def test_over_with_private_sends_nothing_to_the_cloud(orch, traps, canary):
+    from IPython.utils.capture import capture_output
+
+    from .loopback import ask_shell
+
+    session.use(orch)
+    shells = ask_shell()
+    shell = next(shells)
+    try:
+        shell.user_ns["secrets"] = [f"{canary} one", f"{canary} two"]
+        with capture_output():
+            shell.run_cell("%%ask --over secrets --private --vessels ollama,claude -o res\nKeep {prompt}")
+        run = shell.user_ns.pop("res")
+    finally:
+        shell.user_ns.pop("secrets", None)
+        next(shells, None)
+    assert list(run.df[run.df.vessel == "ollama"].outcome) == ["ok", "ok"]
+    assert run.df[run.df.vessel == "claude"].error.str.contains("not a local vessel").all()
+    assert trapped(traps) == b"" and all(t.connections == 0 for t in traps.values())
+
+
+# --- practice mode's stand-ins ------------------------------------------------------------------
+def test_stand_ins_are_judged_by_address_and_keep_each_vessel_s_locality(orch, fleet, canary):
+    mode = standins.start(orch, everything=True, pace=0.0)
+    try:
+        practice = mode.orch
+        local = practice.vessels["ollama"]
+        assert local.local and local.is_loopback and local.base_url.startswith("http://127.0.0.1:")
+        assert not any(practice.vessels[n].local for n in ("claude", "openai", "gemini"))  # cloud stays cloud
+        assert practice.ask(f"keep {canary}", task={"private": True}).vessel == "ollama"
+        mode.servers["ollama"].set_fault("down")
+        with pytest.raises(vnb.NoLocalVessel):
+            practice.ask(f"keep {canary}", task={"private": True})
+        sent = b"".join(r.body for n in ("claude", "openai", "gemini") for r in mode.servers[n].requests)
+        assert canary.encode() not in sent and sent == b""
+    finally:
+        standins.stop()
