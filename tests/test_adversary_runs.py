@@ -5,6 +5,7 @@ doubling pause), says which pairs it did not ask, and the same run again asks th
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -88,3 +89,38 @@ def test_the_input_ceiling_holds_for_any_script():
     cjk = [{"role": "user", "content": "漢字" * 100}]  # a CJK character is often a token or more
     assert input_ceiling(cjk) >= 200
     assert input_ceiling(cjk, "x" * 50, images=2) >= input_ceiling(cjk) + 50 + 2 * IMAGE_TOKENS
+
+
+def _workers_alive() -> int:
+    from vessel_nb import loop as bg
+
+    loop = bg.get_loop()
+    tasks = asyncio.run_coroutine_threadsafe(_all_tasks(), loop).result(5)
+    return sum(t.get_coro().__qualname__ == "Run._worker" for t in tasks if not t.done())
+
+
+async def _all_tasks():
+    return asyncio.all_tasks()
+
+
+def test_a_worker_failing_unexpectedly_stops_the_whole_run(orch, practice, monkeypatch):
+    from vessel_nb.runs import Run
+
+    practice["claude"].set_fault("slow_first_token", delay=0.1)
+    original = Run._answered_row
+
+    def broken(self, pair, reply, tries):
+        if pair.prompt_id == "0":
+            raise RuntimeError("a bug in a row")
+        return original(self, pair, reply, tries)
+
+    monkeypatch.setattr(Run, "_answered_row", broken)
+    run = orch.map([f"q{i} hi" for i in range(200)], vessels=["claude"], per_vessel=4, progress=False)
+    with pytest.raises(RuntimeError, match="a bug in a row"):
+        run.wait(timeout=60)
+    assert run.done() and run.status == "stopped"
+    deadline = time.monotonic() + 5  # the other workers are cancelled, not left asking the 200 prompts
+    while _workers_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _workers_alive() == 0
+    assert len(run.df[run.df.outcome == "ok"]) < 50

@@ -101,14 +101,20 @@ class Run:
         self.status = "running"
         ticker = asyncio.create_task(self._tick()) if self._notebook else None
         try:
-            await asyncio.gather(
-                *(self._worker(slot, queue) for slot, queue in queues.items() for _ in range(self._gates[slot].limit))
-            )
+            # a TaskGroup, not gather: should one worker fail in an unexpected way, the others are
+            # cancelled with it instead of asking on, unseen, after the run has ended
+            async with asyncio.TaskGroup() as workers:
+                for slot, queue in queues.items():
+                    for _ in range(self._gates[slot].limit):
+                        workers.create_task(self._worker(slot, queue))
             if self.status == "running":
                 self.status = "done"
         except asyncio.CancelledError:
             self.status = "stopped" if self.status == "running" else self.status
             raise
+        except BaseExceptionGroup as group:
+            self.status = "stopped"
+            raise group.exceptions[0] from None  # what went wrong, as itself
         finally:
             self._ended = time.monotonic()
             if ticker is not None:
