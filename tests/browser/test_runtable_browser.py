@@ -103,23 +103,24 @@ def test_a_small_run_fills_the_table_as_pairs_finish(step, artifacts):
     assert table.locator(".vnb-cols").is_hidden() and table.locator("textarea.vnb-prompt").is_hidden()
     assert table.locator('.vnb-rt-cell[data-outcome="ok"]').count() == PROMPTS * len(VESSELS) - 1
     failed = table.locator('.vnb-rt-cell[data-outcome="error"]')
-    assert failed.count() == 1 and "failed" in failed.inner_text()
+    assert failed.count() == 1 and "failed" in failed.text_content()
     counts = page.evaluate("window.__rtCounts")
     between = [n for n in counts if 0 < n < PROMPTS * len(VESSELS)]
     assert len(between) >= 3, f"the table did not fill in step by step: {counts}"
     # header: progress for the run and each column; rows in prompt order
     assert f"{PROMPTS * len(VESSELS)}/{PROMPTS * len(VESSELS)} pairs" in table.locator(".vnb-rt-progress").inner_text()
-    heads = table.locator("thead th.vnb-rt-col")
+    heads = table.locator(".vnb-rt-headrow .vnb-rt-col")
     assert heads.count() == 3 and heads.nth(0).locator(".vnb-col-name").inner_text() == "ollama"
     assert heads.nth(2).locator(".vnb-rt-counts").inner_text().startswith(f"{PROMPTS - 1}/{PROMPTS} · 1 failed")
-    assert table.locator("tbody .vnb-rt-prompt").nth(3).inner_text() == "Question 3: why?"
-    # the answer's Markdown, rendered and inert
+    assert table.locator(".vnb-rt-body .vnb-rt-prompt").nth(3).text_content() == "Question 3: why?"
+    # the answer's Markdown, rendered and inert (text_content: rows off screen are not laid
+    # out, and innerText of what is not laid out is empty)
     first = cells.first
-    assert first.locator("strong").first.inner_text() == "Short" and first.locator("li").count() == 2
-    assert "<script>" in first.inner_text()
+    assert first.locator("strong").first.text_content() == "Short" and first.locator("li").count() == 2
+    assert "<script>" in first.text_content()
     assert page.evaluate("window.__vnbPwned || null") is None
     assert page.locator(".vnb-rt script").count() == 0
-    assert "first" in first.locator(".vnb-rt-meta").inner_text()
+    assert "first" in first.locator(".vnb-rt-meta").text_content()
     # progress also under the cell that ran it (orch.map's own display)
     run_cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
     assert "done" in run_cell.locator(".jp-OutputArea").inner_text()
@@ -131,8 +132,8 @@ def test_a_routed_run_has_one_column_naming_who_answered(step, artifacts):
     page = step.page
     routed = page.locator(".vnb-cmp.vnb-table-mode").nth(1)
     routed.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
-    assert routed.locator("thead th.vnb-rt-col .vnb-col-name").all_inner_texts() == ["routed"]
-    assert routed.locator(".vnb-rt-vessel").all_inner_texts() == ["ollama"] * 3
+    assert routed.locator(".vnb-rt-headrow .vnb-rt-col .vnb-col-name").all_inner_texts() == ["routed"]
+    assert routed.locator(".vnb-rt-vessel").all_text_contents() == ["ollama"] * 3
     routed.screenshot(path=str(artifacts / "runtable-routed-light.png"))
 
 
@@ -209,7 +210,7 @@ def test_lesson_4_runs_clean_with_its_prompt_set_table(lab, practice_kernel, fre
     table = run_cell.locator(".vnb-cmp.vnb-table-mode")
     table.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
     assert table.locator('.vnb-rt-cell[data-outcome="ok"]').count() == 5 * 4
-    assert "practice ollama vessel" in table.locator(".vnb-rt-cell").first.inner_text()
+    assert "practice ollama vessel" in table.locator(".vnb-rt-cell").first.text_content()
     progress = run_cell.locator(".jp-OutputArea-output", has_text="20/20").last
     assert "done" in progress.inner_text()  # orch.map's own progress, in the cell that ran it
     run_cell.scroll_into_view_if_needed()

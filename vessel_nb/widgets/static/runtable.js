@@ -46,17 +46,24 @@ function createTableStore(model) {
 }
 
 // --- building ---------------------------------------------------------------------------------
+// Rows are grid rows of divs, not a <table>: a table lays out every row again when one cell
+// changes, and `content-visibility: auto` (skip rows off screen) does not apply to table
+// rows. A cell's answer is put into the page only once its row comes near the visible part
+// of the scroller: 4,000 finished cells cost 4,000 attributes, not 4,000 parsed fragments.
 function buildTableChrome() {
   const rt = {
     progress: h("div", { class: "vnb-rt-progress" }),
-    head: h("tr", {}),
-    body: h("tbody", {}),
-    tds: new Map(), // "row:col" -> td
+    head: h("div", { class: "vnb-rt-row vnb-rt-headrow", role: "row" }),
+    body: h("div", { class: "vnb-rt-body", role: "rowgroup" }),
+    tds: new Map(), // "row:col" -> cell element
+    data: new Map(), // "row:col" -> the finished cell, shown or not yet
+    near: new Set(), // rows near the visible part of the scroller
     asking: new Set(), // keys of the cells marked in flight
     key: null, // the table these nodes were built for
+    observer: null,
   };
   rt.scroller = h("div", { class: "vnb-rt-scroll" },
-    h("table", { class: "vnb-rt-table" }, h("thead", {}, rt.head), rt.body));
+    h("div", { class: "vnb-rt-table", role: "table" }, rt.head, rt.body));
   rt.root = h("div", { class: "vnb-rt", hidden: true }, rt.progress, rt.scroller);
   return rt;
 }
@@ -64,7 +71,7 @@ function buildTableChrome() {
 function columnHead(frame, c) {
   const local = frame.local ? frame.local[c] : null;
   const chip = local == null ? null : h("span", { class: `vnb-chip ${local ? "vnb-local" : "vnb-cloud"}`, text: local ? "local" : "cloud" });
-  return h("th", { class: "vnb-rt-col", "data-col": c },
+  return h("div", { class: "vnb-rt-col", role: "columnheader", "data-col": c },
     h("div", { class: "vnb-rt-colname" }, h("span", { class: "vnb-col-name", text: frame.cols[c] }), chip),
     h("div", { class: "vnb-rt-counts" }),
     h("div", { class: "vnb-rt-bar" }, h("span", { class: "vnb-rt-bar-done" }), h("span", { class: "vnb-rt-bar-failed" })));
@@ -72,36 +79,58 @@ function columnHead(frame, c) {
 
 function tableRow(rt, frame, r) {
   const [pid, prompt] = frame.rows[r];
-  const tds = frame.cols.map((_, c) => {
-    const td = h("td", { class: "vnb-rt-cell", "data-outcome": "pending" });
-    rt.tds.set(`${r}:${c}`, td);
-    return td;
+  const cells = frame.cols.map((_, c) => {
+    const el = h("div", { class: "vnb-rt-cell", role: "cell", "data-outcome": "pending" });
+    rt.tds.set(`${r}:${c}`, el);
+    return el;
   });
-  return h("tr", { "data-row": r },
-    h("th", { class: "vnb-rt-id", scope: "row", text: pid }),
-    h("td", { class: "vnb-rt-prompt", text: prompt }),
-    tds);
+  return h("div", { class: "vnb-rt-row", role: "row", "data-row": r },
+    h("div", { class: "vnb-rt-id", role: "rowheader", text: pid }),
+    h("div", { class: "vnb-rt-prompt", role: "cell", text: prompt }),
+    cells);
+}
+
+function watchRows(v) {
+  const rt = v.rt;
+  if (rt.observer) rt.observer.disconnect();
+  rt.near.clear();
+  if (typeof IntersectionObserver !== "function") { // every row counts as near
+    for (let r = 0; r < rt.body.children.length; r++) rt.near.add(r);
+    return;
+  }
+  rt.observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const r = Number(e.target.dataset.row);
+      if (!e.isIntersecting) { rt.near.delete(r); continue; }
+      rt.near.add(r);
+      fillRow(v, r);
+    }
+  }, { root: rt.scroller, rootMargin: "600px 0px" });
+  for (const row of rt.body.children) rt.observer.observe(row);
 }
 
 // (Re)build the skeleton when the table is a new one; returns true when it did.
 function buildRunTable(v) {
   const frame = v.model.get("table") || {};
   const rt = v.rt;
+  if (rt.key === (frame.key || null)) return false;
+  rt.key = frame.key || null;
+  rt.tds.clear();
+  rt.data.clear();
+  rt.asking.clear();
   if (!frame.key) {
-    rt.key = null;
-    rt.tds.clear();
     rt.body.replaceChildren();
+    if (rt.observer) rt.observer.disconnect();
     return false;
   }
-  if (rt.key === frame.key) return false;
-  rt.key = frame.key;
-  rt.tds.clear();
-  rt.asking.clear();
-  rt.head.replaceChildren(h("th", { class: "vnb-rt-id", text: "#" }), h("th", { class: "vnb-rt-prompt", text: "prompt" }),
+  rt.root.style.setProperty("--vnb-rt-cols", frame.cols.length);
+  rt.head.replaceChildren(h("div", { class: "vnb-rt-id", role: "columnheader", text: "#" }),
+    h("div", { class: "vnb-rt-prompt", role: "columnheader", text: "prompt" }),
     ...frame.cols.map((_, c) => columnHead(frame, c)));
   const rows = document.createDocumentFragment();
   for (let r = 0; r < frame.rows.length; r++) rows.append(tableRow(rt, frame, r));
   rt.body.replaceChildren(rows);
+  watchRows(v);
   return true;
 }
 
@@ -121,22 +150,46 @@ function cellFigures(cell, routed) {
     routed && cell.vessel ? h("span", { class: "vnb-rt-vessel", text: cell.vessel }) : null, parts);
 }
 
-function paintCell(td, cell, routed) {
+// What the cell is (cheap, at once) ...
+function markCell(td, cell) {
   td.dataset.outcome = cell.outcome === "ok" ? "ok" : "error";
   td.classList.remove("vnb-rt-asking");
+  td.title = cell.cut ? RT_SHOWN_ROWS_NOTE : "";
+}
+
+// ... and what it shows (the answer parsed into the page: once its row is near).
+function fillCell(td, cell, routed) {
   const body = cell.outcome === "ok"
     ? h("div", { class: "vnb-md vnb-rt-snippet" }, safeFragment(cell.html))
     : h("div", { class: "vnb-error", text: `failed: ${cell.error || cell.outcome}` });
   td.replaceChildren(body, cellFigures(cell, routed));
-  td.title = cell.cut ? RT_SHOWN_ROWS_NOTE : "";
+  td.dataset.filled = "1";
+}
+
+function fillRow(v, r) {
+  const rt = v.rt;
+  const routed = isRouted(v);
+  for (let c = 0; ; c++) {
+    const key = `${r}:${c}`;
+    const td = rt.tds.get(key);
+    if (!td) return;
+    const cell = rt.data.get(key);
+    if (cell && !td.dataset.filled) fillCell(td, cell, routed);
+  }
 }
 
 function paintCells(v, entries) {
-  const routed = isRouted(v);
+  const rt = v.rt;
+  const rows = new Set();
   for (const [key, cell] of entries) {
-    const td = v.rt.tds.get(key);
-    if (td && cell && td.dataset.outcome === "pending") paintCell(td, cell, routed);
+    const td = rt.tds.get(key);
+    if (!td || !cell || td.dataset.outcome !== "pending") continue; // a finished cell never changes
+    rt.data.set(key, cell);
+    markCell(td, cell);
+    const r = Number(key.split(":")[0]);
+    if (rt.near.has(r)) rows.add(r);
   }
+  for (const r of rows) fillRow(v, r);
 }
 
 function isRouted(v) {
@@ -203,7 +256,7 @@ function paintRunProgress(v) {
     h("span", { text: parts.join(" · ") }));
   rt.root.dataset.status = p.status || "";
   (frame.slots || []).forEach((slot, c) => {
-    const th = rt.head.querySelector(`th[data-col="${c}"]`);
+    const th = rt.head.querySelector(`.vnb-rt-col[data-col="${c}"]`);
     const counts = (p.slots || {})[slot];
     if (!th || !counts) return;
     th.querySelector(".vnb-rt-counts").textContent = slotCounts(counts);
