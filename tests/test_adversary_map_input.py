@@ -71,3 +71,19 @@ def test_an_unknown_option_is_a_config_error_on_every_face(orch, practice):
     with pytest.raises(E.ConfigError, match="unknown option 'temprature'"):
         orch.ask("hello", temprature=0.2)
     assert orch.log.rows == [] and practice["ollama"].requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[prices."gpt-5"]\ninput = 1\noutput = 2\ncachd = 0.1\n', "unknown field 'cachd'"),
+        ('[prices."gpt-5"]\ninput = 1\n', "has no output"),
+    ],
+)
+def test_a_price_table_error_names_the_field_that_is_wrong(tmp_path, text, says):
+    from vessel_nb.pricing import PriceTable
+
+    file = tmp_path / "config.toml"
+    file.write_text(text)
+    with pytest.raises(E.ConfigError, match=says):
+        PriceTable.from_config(file)

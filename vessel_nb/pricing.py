@@ -133,11 +133,13 @@ class PriceTable:
             for model, spec in prices.items():
                 if not isinstance(spec, dict):
                     raise ConfigError(f'{file}: [prices."{model}"] must be a table with input = ..., output = ...')
-                unknown = set(spec) - {"input", "output", "cached"}
-                if unknown or "input" not in spec or "output" not in spec:
+                unknown = sorted(set(spec) - {"input", "output", "cached"})
+                missing = [k for k in ("input", "output") if k not in spec]
+                if unknown or missing:
+                    wrong = f"has an unknown field {unknown[0]!r}" if unknown else f"has no {missing[0]}"
                     raise ConfigError(
-                        f'{file}: [prices."{model}"] takes input = , output = and optionally cached = '
-                        "(dollars per million tokens)"
+                        f'{file}: [prices."{model}"] {wrong}; it takes input = , output = and optionally '
+                        "cached = (dollars per million tokens)"
                     )
                 try:
                     table.set(model, **spec)
