@@ -103,17 +103,21 @@ def test_a_total_limit_reached_between_waits_ends_the_next_wait():
 
 
 def test_calls_queued_behind_a_full_pool_are_not_called_dead(practice):
-    """The liveness probe uses a connection of its own: through the shared pool (20
-    connections) it would wait behind the busy calls, time out, and end the queued ones."""
+    """30 calls on a server that is slow to start answering, 20 stream slots: the liveness
+    probe (a connection of its own) must not call the busy server dead, and the 10 calls
+    waiting for a slot must not be timed while they wait."""
     from vessel_nb import AIOrchestrator
 
-    practice["ollama"].set_fault("slow_first_token", delay=1.5)  # every pooled connection stays busy
+    # Every stream slot stays busy for 3 s, three times the probe's 1 s limit: a probe that
+    # queued behind the calls would fail. 1 s, not 0.5 s: on a busy 2-core machine a fresh
+    # connection's probe missed 0.5 s now and then, with and without this round's changes.
+    practice["ollama"].set_fault("slow_first_token", delay=3.0)
     adapter = OllamaAdapter(
         model="llama3.2",
         base_url=practice["ollama"].base_url,
         timeouts=Timeouts(connect=5, first_token=60, idle=10, total=120),
     )
-    adapter.liveness_every = 0.5
+    adapter.liveness_every = 1.0  # the probe's limit too: min(liveness_every, 3 s)
     orch = AIOrchestrator({"ollama": adapter}, log_path=False)
 
     async def many():
