@@ -124,3 +124,19 @@ def test_a_worker_failing_unexpectedly_stops_the_whole_run(orch, practice, monke
         time.sleep(0.02)
     assert _workers_alive() == 0
     assert len(run.df[run.df.outcome == "ok"]) < 50
+
+
+def test_a_routed_run_is_not_resumed_from_answers_routed_elsewhere(orch, practice):
+    prompts = ["q1 hi", "q2 hi"]
+    first = orch.map(prompts, progress=False).wait(timeout=30)
+    assert set(first.df.vessel) == {"ollama"}
+    orch.active = "claude"  # %ask use claude: every call now goes to claude
+    try:
+        chosen = orch.map(prompts, progress=False).wait(timeout=30)
+    finally:
+        orch.active = None
+    assert not chosen.df.resumed.any() and set(chosen.df.vessel) == {"claude"}
+    orch.priority = ["claude", "ollama"]
+    reordered = orch.map(prompts, progress=False).wait(timeout=30)
+    assert reordered.run_id not in (first.run_id, chosen.run_id)
+    assert orch.map(prompts, progress=False).wait(timeout=30).df.resumed.all()  # the same run again: resumed

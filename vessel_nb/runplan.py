@@ -169,7 +169,8 @@ def slots_of(orch: AIOrchestrator, vessels: Sequence[str] | str | None) -> list[
 
 
 def run_key(orch: AIOrchestrator, prompts: list[tuple[str, list[Message]]], slots: list[str], options: dict) -> str:
-    """The run's id: a hash of the prompts, the vessels and their models, and the call options."""
+    """The run's id: a hash of the prompts, the vessels and their models, the call options,
+    and for a routed run the priority order and the session's chosen vessel."""
     vessels = list(orch.priority) if slots == [AUTO] else slots
     described = {
         "prompts": prompts,
@@ -177,6 +178,8 @@ def run_key(orch: AIOrchestrator, prompts: list[tuple[str, list[Message]]], slot
         "models": {v: options.get("model") or orch.vessels[v].model for v in vessels},
         "options": {k: v for k, v in sorted(options.items()) if k not in _NOT_IN_KEY and v is not None},
     }
+    if slots == [AUTO]:  # where a routed prompt goes decides its answer: the order, or `%ask use`
+        described["routing"] = {"priority": list(orch.priority), "active": orch.active}
     blob = json.dumps(described, sort_keys=True, default=repr, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8", "replace")).hexdigest()[:16]
 
