@@ -3,7 +3,7 @@ the table as pairs finish (a failed pair shown as such, progress in the header a
 the cell that runs it), a routed run has one column naming who answered, light and dark
 themes, then the saved notebook reopened without a kernel shows the table again — from the
 saved widget state, and as the static HTML a viewer without widgets gets. Last, lesson 4
-itself, Run All in a practice-mode kernel as ``make lab`` gives it.
+itself, Run All in a practice-mode kernel as ``make lab`` gives it; and the table in Notebook 7.
 
 The tests are steps on one shared page, in order: a failure names its step and the page is
 dumped under that name (test-artifacts/failure-<step>.*).
@@ -215,3 +215,27 @@ def test_lesson_4_runs_clean_with_its_prompt_set_table(lab, practice_kernel, fre
     assert "done" in progress.inner_text()  # orch.map's own progress, in the cell that ran it
     run_cell.scroll_into_view_if_needed()
     run_cell.screenshot(path=str(artifacts / "runtable-lesson4.png"))
+
+
+def test_notebook7_fills_the_table(browser, notebook7, slow_fleet, fresh_page, artifacts):
+    base, root = notebook7
+    nb = table_notebook(slow_fleet)
+    nb.cells = nb.cells[:3]
+    nbformat.write(nb, root / "table7.ipynb")
+    for name in slow_fleet.names:
+        slow_fleet[name].reply = REPLY
+    page = fresh_page
+    try:
+        page.goto(f"{base}/notebooks/table7.ipynb")
+        run_all_when(page, page.locator(".jp-NotebookKernelStatus-fade:not(.jp-NotebookKernelStatus-info)"))
+        table = page.locator(".vnb-cmp.vnb-table-mode")
+        table.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+        assert table.locator('.vnb-rt-cell[data-outcome="ok"]').count() == PROMPTS * len(VESSELS)
+        assert table.locator(".vnb-rt-cell").first.locator("strong").first.text_content() == "Short"
+        assert page.evaluate("window.__vnbPwned || null") is None
+        no_error_outputs(page)
+        table.scroll_into_view_if_needed()
+        table.screenshot(path=str(artifacts / "runtable-notebook7.png"))
+    finally:
+        for name in slow_fleet.names:
+            slow_fleet[name].reply = None

@@ -78,7 +78,8 @@ class CompareWidget(anywidget.AnyWidget):
 
     ``orch``: the orchestrator (default :func:`vessel_nb.default_orchestrator`).
     ``vessels``: the vessel names, one column each (default: every vessel, in priority
-    order). ``cmp.run(prompt, **options)`` returns ``{vessel: Reply or the exception}``.
+    order). ``cmp.run(prompt, **options)`` returns ``{vessel: Reply or the exception}``;
+    ``cmp.map(prompts)`` / ``cmp.show(run)`` show a prompt set as a live table instead.
     """
 
     _esm = bundle("shared.js", "runtable.js", "compare.js")
