@@ -156,6 +156,7 @@ def _stand_in(name: str, adapter: BaseAdapter, pace: float) -> tuple[PracticeSer
         max_tokens=adapter.max_tokens,
     )
     twin.practice = True
+    twin.practice_server = srv  # so "connection refused" can say that practice mode was turned off
     return srv, twin
 
 

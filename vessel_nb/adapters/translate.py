@@ -293,6 +293,16 @@ def from_transport(adapter: BaseAdapter, exc: BaseException, *, connect: float |
             reason = "host name not found"
         else:
             reason = "could not connect"
+        server = getattr(adapter, "practice_server", None)  # a stand-in of practice mode (vessel_nb.standins)
+        if server is not None and not server.running:
+            hint = (
+                "this is a practice vessel, and practice mode was turned off (its server is stopped): "
+                "%ask practice turns it on again; a panel made in practice mode keeps its practice "
+                "vessels, so make the panel again to use the vessels as configured"
+            )
+            return E.VesselUnavailable(
+                f"{reason} at {where} (a stopped practice server)", vessel=adapter.name, hint=hint
+            )
         return E.VesselUnavailable(f"{reason} at {where}", vessel=adapter.name, hint=adapter.unreachable_hint())
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return E.StreamError(
