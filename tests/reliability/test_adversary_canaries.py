@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import traceback
 import uuid
 
@@ -111,6 +112,14 @@ def test_no_part_of_a_key_lands_in_a_run_or_its_displays(mode, echo, shell, tmp_
         cmp.run("hello", timeout=30)
         data, _ = cmp._repr_mimebundle_()
         sinks += [("CompareWidget fallback", json.dumps(data, default=str) + json.dumps(cmp.get_state(), default=str))]
+        cmp.map(["hello", "again"], retries=1, progress=False).wait(timeout=60)  # the live run table
+        poll = 0
+        while "again" not in json.dumps(cmp.get_state(), default=str) and poll < 500:
+            time.sleep(0.01)  # the table follows the run on a timer: wait until it shows the end
+            poll += 1
+        assert "again" in json.dumps(cmp.get_state(), default=str)
+        data, _ = cmp._repr_mimebundle_()
+        sinks += [("CompareWidget run table", json.dumps(data, default=str) + json.dumps(cmp.get_state(), default=str))]
         cmp.close()
 
         assert orch.log.flush()
