@@ -32,13 +32,20 @@ PROMPTS = 10
 VESSELS = ["ollama", "claude", "openai"]
 REPLY = "**Short** answer:\n\n- one\n- two\n\n<script>window.__vnbPwned = true</script>"
 
-# Counts the table's finished cells every 50 ms, from before the table exists.
+# Counts the first table's finished cells every 50 ms, from before the table exists; and, per
+# table, the most finished cells it showed while its run was still going.
 COUNTER = """
 window.__rtCounts = [];
+window.__rtWhileRunning = {};
 setInterval(() => {
   const n = document.querySelectorAll('.vnb-rt-cell[data-outcome="ok"], .vnb-rt-cell[data-outcome="error"]').length;
   const last = window.__rtCounts[window.__rtCounts.length - 1];
   if (last !== n) window.__rtCounts.push(n);
+  document.querySelectorAll('.vnb-rt[data-status="running"]').forEach((rt, i) => {
+    const title = rt.closest('.vnb-cmp').querySelector('.vnb-title').textContent;
+    const ok = rt.querySelectorAll('.vnb-rt-cell[data-outcome="ok"]').length;
+    window.__rtWhileRunning[title] = Math.max(window.__rtWhileRunning[title] || 0, ok);
+  });
 }, 50);
 """
 
@@ -52,6 +59,17 @@ def table_notebook(fleet) -> nbformat.NotebookNode:
         ),
         nbformat.v4.new_code_cell('routed = vnb.CompareWidget(orch, title="routed set")\nrouted'),
         nbformat.v4.new_code_cell('routed.map(["one", "two", "three"], vessels=None, progress=False).wait();'),
+        # a view that opens while its run goes, after some pairs finished: it shows them at
+        # once (from the widget model's store), then follows
+        nbformat.v4.new_code_cell(
+            'late = vnb.CompareWidget(orch, vessels=["claude"], title="late view")\n'
+            'late_run = late.map([f"Late {i}" for i in range(8)], per_vessel=1, progress=False)\n'
+            "import time\n"
+            'while (late_run.df.outcome == "ok").sum() < 2:\n'
+            "    time.sleep(0.05)\n"
+            "late"
+        ),
+        nbformat.v4.new_code_cell("late_run.wait();"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -137,6 +155,15 @@ def test_a_routed_run_has_one_column_naming_who_answered(step, artifacts):
     routed.screenshot(path=str(artifacts / "runtable-routed-light.png"))
 
 
+def test_a_view_opened_mid_run_catches_up_then_follows(step):
+    page = step.page
+    late = page.locator(".vnb-cmp.vnb-table-mode", has=page.locator(".vnb-title", has_text="late view"))
+    late.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
+    assert late.locator('.vnb-rt-cell[data-outcome="ok"]').count() == 8
+    while_running = page.evaluate("window.__rtWhileRunning")["late view"]
+    assert while_running >= 2, f"the late view showed {while_running} cells while its run went on"
+
+
 def test_dark_theme(step, artifacts):
     page = step.page
     set_theme(page, "JupyterLab Dark")
@@ -154,7 +181,7 @@ def test_reopened_without_a_kernel_the_table_is_still_there(step, artifacts):
     saved = json.loads((root / "table.ipynb").read_text())
     state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     tables = [m["state"]["table"] for m in state.values() if m["state"].get("table")]
-    assert len(tables) == 2 and all(t["cells"] for t in tables)
+    assert len(tables) == 3 and all(t["cells"] for t in tables)
     outputs = [o for c in saved["cells"] for o in c.get("outputs", [])]
     fallbacks = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
     static = next(f for f in fallbacks if "prompt set" in f and "Question 3: why?" in f)
