@@ -227,6 +227,20 @@ def test_model_listing_openai(practice):
     assert c.models.retrieve("gpt-practice").id == "gpt-practice"
 
 
+def test_the_openai_client_lists_the_models_of_a_vllm_like_practice_server():
+    with PracticeServer("openai", pace=0.0, like="vllm", models=["Qwen/Qwen2.5-7B-Instruct"]) as srv:
+        c = client("openai", srv)
+        assert [m.id for m in c.models.list()] == ["Qwen/Qwen2.5-7B-Instruct"]
+        with pytest.raises(openai.NotFoundError):  # vLLM has no route for one model
+            c.models.retrieve("Qwen/Qwen2.5-7B-Instruct")
+        stream = c.chat.completions.create(
+            model="Qwen/Qwen2.5-7B-Instruct", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices).startswith(
+            "This is the practice"
+        )
+
+
 def test_model_listing_anthropic(practice):
     c = client("anthropic", practice["anthropic"])
     models = list(c.models.list())

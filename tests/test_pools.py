@@ -242,6 +242,29 @@ def test_a_pool_is_healthy_while_any_host_is(pool, practice):
         assert not health.ok and health.detail.startswith("0 of 2 hosts up")
 
 
+def test_a_pool_of_vllm_like_hosts_is_healthy(practice):
+    # vLLM routes GET /v1/models only: each host's 404 for /v1/models/{id} sends the probe to the list
+    hosts = [PracticeServer("openai", pace=0.0, like="vllm", models=["Qwen/Qwen2.5-7B-Instruct"]) for _ in range(2)]
+    for srv in hosts:
+        srv.start()
+    try:
+        urls = [srv.base_url for srv in hosts]
+        vessel = vnb.OpenAIAdapter(
+            "Qwen/Qwen2.5-7B-Instruct", base_url=urls, api_key=practice_key("openai"), local=True
+        )
+        with orchestrator(practice, vessel, name="vllm") as orch:
+            health = orch.check_health(["vllm"])["vllm"]
+            assert health.ok and health.detail == "2 of 2 hosts up", health.detail
+            hosts[0].models = ["another-model"]
+            health = orch.check_health(["vllm"])["vllm"]
+            assert health.ok and health.detail.startswith(
+                f"1 of 2 hosts up; down: {label(hosts[0].url)}: model 'Qwen/Qwen2.5-7B-Instruct' is not served"
+            )
+    finally:
+        for srv in hosts:
+            srv.stop()
+
+
 # --- the address ----------------------------------------------------------------------------------
 def test_one_address_is_not_a_pool():
     one = vnb.OllamaAdapter(base_url="127.0.0.1:11434")

@@ -390,6 +390,16 @@ def test_model_probe_endpoints(serve, route):
     assert listed.status_code == 200 and "m-1" in listed.text
 
 
+def test_a_practice_openai_like_vllm_routes_only_the_model_list(serve):
+    srv = serve("openai", like="vllm", models=["m-1"])
+    _, _, headers, _ = request("openai", srv)
+    one = HTTP.get(srv.url + "/v1/models/m-1", headers=headers)
+    assert one.status_code == 404 and one.json() == {"detail": "Not Found"}  # FastAPI's, as vLLM answers
+    listed = HTTP.get(srv.url + "/v1/models", headers=headers).json()
+    assert [(m["id"], m["owned_by"], m["root"]) for m in listed["data"]] == [("m-1", "vllm", "m-1")]
+    assert "like vllm" in repr(srv)
+
+
 AUTH = {
     "anthropic": ({"x-api-key": "wrong", "anthropic-version": "2023-06-01"}, "anthropic-auth-401.txt", 401),
     "openai": ({"Authorization": "Bearer wrong"}, "openai-auth-401.txt", 401),

@@ -260,6 +260,11 @@ class BaseAdapter:
         """Detail for a successful probe; raise a VesselError when the answer means 'not usable'."""
         return "ok"
 
+    def probe_fallback(self, response: httpx.Response) -> tuple[str, str, dict] | None:
+        """(method, path, headers) to ask once more when the probe got ``response`` (not 2xx),
+        or None. The second answer goes to :meth:`probe_result` whatever its status."""
+        return None
+
     def terminator(self) -> str:
         """Name of the provider's end-of-stream marker, for messages."""
         return "end-of-stream marker"

@@ -241,6 +241,8 @@ async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
     """
     while not clock.got_text:
         await asyncio.sleep(clock.liveness)
+        # Any HTTP answer shows the server alive (vLLM's 404 for /models/{id} too), so this
+        # never asks probe_fallback's second question: one request within min(liveness, 3 s).
         method, path, headers = adapter.probe_request()
         try:
             async with asyncio.timeout(min(clock.liveness, 3.0)):
@@ -276,9 +278,13 @@ async def probe(adapter: BaseAdapter, timeout: float) -> Health:
     method, path, headers = adapter.probe_request()
     start = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
-            response = await adapter._client().request(method, adapter.base_url + path, headers=headers)
-            if response.status_code >= 300:
+        async with asyncio.timeout(timeout):  # both requests, when there is a second, share it
+            client = adapter._client()
+            response = await client.request(method, adapter.base_url + path, headers=headers)
+            if response.status_code >= 300 and (again := adapter.probe_fallback(response)) is not None:
+                method, path, headers = again
+                response = await client.request(method, adapter.base_url + path, headers=headers)
+            elif response.status_code >= 300:
                 raise translate.from_status(
                     adapter, response.status_code, response.headers, response.content[:_MAX_ERROR_BODY]
                 )

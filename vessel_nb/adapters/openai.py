@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpx
+
 from .. import errors as E
 from ..types import CallOptions, Delta, Message, Usage
 from ..wire import SSE
@@ -164,6 +166,51 @@ class OpenAIAdapter(BaseAdapter):
 
     def probe_request(self):
         return "GET", f"/models/{self.model}", self._headers()
+
+    def probe_fallback(self, response: httpx.Response):
+        # vLLM's and llama.cpp's servers route only the list, GET /models: its 404 for
+        # /models/{id} says nothing about the model, so the list is asked instead. (OpenAI's
+        # 404 means an unknown model; the list then says it is not served, which is right.)
+        if response.status_code != 404 or self._asked_list(response):
+            return None
+        return "GET", "/models", self._headers()
+
+    def probe_result(self, response: httpx.Response) -> str:  # noqa: D102
+        if not self._asked_list(response):
+            return "ok"
+        where, path = self.host_label, urlsplit(self.base_url).path.rstrip("/")
+        asked = f"GET {path}/models"
+        if response.status_code == 404:
+            raise E.VesselUnavailable(
+                f"{where} answered 404 to GET {path}/models/{self.model} and to {asked}"
+                f" ({self.excerpt(response.text)}): no OpenAI-compatible API there",
+                vessel=self.name,
+                hint="base_url should be the server's OpenAI-compatible address, ending in /v1",
+            )
+        if response.status_code >= 300:
+            raise translate.from_status(self, response.status_code, response.headers, response.content[:65536])
+        try:
+            ids = [m["id"] for m in response.json()["data"]]
+        except (ValueError, TypeError, KeyError, IndexError):
+            raise translate.stream_error(
+                self,
+                f"{asked} at {where} answered {response.status_code} without a model list: "
+                f"{self.excerpt(response.text)}",
+            ) from None
+        if self.model in ids:
+            return f"{self.model} found in the list of {asked}"
+        shown = ", ".join(self.excerpt(str(i), 60) for i in ids[:5]) or "nothing"
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        raise E.ModelNotFound(
+            f"model {self.model!r} is not served at {where}: {asked} lists {shown}{more}",
+            vessel=self.name,
+            status=404,
+            hint="name the model as the server lists it",
+        )
+
+    def _asked_list(self, response: httpx.Response) -> bool:
+        """``response`` answers the list (GET /models), not the one-model probe."""
+        return response.request.url.path.rstrip("/") == httpx.URL(self.base_url + "/models").path.rstrip("/")
 
 
 # A text chunk is {"id", "object", "created", "model", "choices": [{"index", "delta":

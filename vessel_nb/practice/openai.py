@@ -49,6 +49,9 @@ _ERRORS = {
 }
 _PAD = "PrAcTiCeObFuScAtIoN"
 
+LIKE = {"vllm": "vLLM's OpenAI server: GET /v1/models lists the models; no GET /v1/models/{id} route"}
+"""servers whose routes a practice OpenAI can imitate (``PracticeServer("openai", like=...)``)"""
+
 normalize_models = normalize_cloud_models
 
 
@@ -293,15 +296,30 @@ def _model(name: str) -> dict:
     return {"id": name, "object": "model", "created": 1735689600, "owned_by": "vessel-nb-practice"}
 
 
+def _vllm_model(name: str) -> dict:
+    # vLLM's ModelCard: owned_by "vllm", the served name as root, the context length
+    return {
+        "id": name,
+        "object": "model",
+        "created": 1735689600,
+        "owned_by": "vllm",
+        "root": name,
+        "parent": None,
+        "max_model_len": 32768,
+    }
+
+
 class Models(OpenAIHandler):
-    """``GET /v1/models`` and ``GET /v1/models/{id}``: free, authenticated liveness probes."""
+    """``GET /v1/models`` and ``GET /v1/models/{id}``: free, authenticated liveness probes
+    (like vLLM: only the list)."""
 
     def get(self, name: str | None = None) -> None:  # noqa: D102
         if not self.authorized():
             return
         if name is None:
             names = self.server.models if self.server.models is not None else [DEFAULT_MODEL]
-            body = {"object": "list", "data": [_model(n) for n in names]}
+            card = _vllm_model if self.server.like == "vllm" else _model
+            body = {"object": "list", "data": [card(n) for n in names]}
         elif self.model_known(name):
             body = _model(name)
         else:
@@ -311,10 +329,13 @@ class Models(OpenAIHandler):
 
 
 class NotFound(OpenAIHandler):
-    """Unknown paths: OpenAI's "Invalid URL" 404."""
+    """Unknown paths: OpenAI's "Invalid URL" 404 (like vLLM: FastAPI's)."""
 
     def prepare(self) -> None:  # noqa: D102
         super().prepare()
+        if self.server.like == "vllm":
+            self.send(404, '{"detail":"Not Found"}', "application/json")
+            return
         message = f"Invalid URL ({self.request.method} {self.request.path})"
         self.error(404, error_obj(message, "invalid_request_error", None))
 
@@ -331,4 +352,6 @@ def application(server: Any) -> Application:
         (r"/v1/models/([^/]+)", Models),
         *RESPONSES,
     ]
+    if server.like == "vllm":  # vllm/entrypoints/openai/models/api_router.py routes the list only
+        routes = [r for r in routes if r[0] != r"/v1/models/([^/]+)"]
     return Application(routes, default_handler_class=NotFound, practice_server=server)

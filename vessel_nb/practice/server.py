@@ -56,11 +56,17 @@ class PracticeServer:
         models: dict[str, list[str]] | list[str] | None = None,
         api_key: str | None = None,
         vessel: str | None = None,
+        like: str | None = None,
     ) -> None:
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDERS)}")
         if pace < 0:
             raise ValueError("pace must be >= 0 seconds")
+        module = importlib.import_module(f"{__package__}.{provider}")
+        likes: dict[str, str] = getattr(module, "LIKE", {})
+        if like is not None and like not in likes:
+            choices = ", ".join(map(repr, likes)) or "none"
+            raise ValueError(f"a practice {provider} server cannot behave like {like!r}; it can be like: {choices}")
         self.provider = provider
         self.host = host
         self.port = port
@@ -68,7 +74,10 @@ class PracticeServer:
         self.reply = reply
         self.vessel = vessel
         """the vessel name the default reply gives ("claude"); None: the provider's name"""
-        self._module = importlib.import_module(f"{__package__}.{provider}")
+        self.like = like
+        """another server of this protocol whose routes it imitates (the module's ``LIKE``:
+        e.g. "vllm" for OpenAI, which answers ``GET /v1/models`` but has no ``/v1/models/{id}``)"""
+        self._module = module
         self.models = self._module.normalize_models(models)
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
@@ -97,7 +106,8 @@ class PracticeServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<PracticeServer {self.provider} {state} port={self.port}>"
+        like = f" like {self.like}" if self.like else ""
+        return f"<PracticeServer {self.provider}{like} {state} port={self.port}>"
 
     # -- addresses -------------------------------------------------------------------
     @property
