@@ -140,3 +140,27 @@ def test_a_routed_run_is_not_resumed_from_answers_routed_elsewhere(orch, practic
     reordered = orch.map(prompts, progress=False).wait(timeout=30)
     assert reordered.run_id not in (first.run_id, chosen.run_id)
     assert orch.map(prompts, progress=False).wait(timeout=30).df.resumed.all()  # the same run again: resumed
+
+
+@pytest.mark.parametrize(
+    ("fault", "given_up"),
+    [
+        ({"kind": "status", "code": 401}, True),  # the key is refused: every prompt would be
+        ({"kind": "hang_headers"}, True),  # times out: every prompt would cost the whole limit
+        ({"kind": "down"}, True),
+        ({"kind": "status", "code": 400}, False),  # this prompt is refused, maybe not the next
+    ],
+)
+def test_a_vessel_that_is_down_is_asked_a_bounded_number_of_times(orch, practice, fault, given_up):
+    kind = fault.pop("kind")
+    practice["claude"].set_fault(kind, **fault)
+    orch.timeouts = CALM.replace(first_token=0.3)
+    run = orch.map([f"q{i} hi" for i in range(20)], vessels=["claude"], per_vessel=2, retries=2, progress=False)
+    run.wait(timeout=60)
+    df = run.df
+    assert set(df.outcome) <= {"error", "refused"} and run.status == "done"
+    if given_up:
+        assert chat_requests(practice["anthropic"]) <= 3 * 2 or kind == "down"
+        assert (df.error_kind == "gave_up").sum() >= 20 - 3 * 2
+    else:
+        assert chat_requests(practice["anthropic"]) == 20 and not (df.error_kind == "gave_up").any()

@@ -6,11 +6,12 @@ retryDelay the provider sent, else a backoff that doubles — and every call of 
 that vessel waits for the pause before it starts; the limited call is then asked again.
 The run slows down instead of failing, and other vessels go on at their own pace.
 
-A vessel that answers nothing at all (a 503 on every call) is not waited for forever: the
-gate counts *rounds* — a pause set by a call that started after the previous pause, so a
-burst of calls failing together is one round — and gives up after ``give_up_after`` rounds
-in a row with no answer in between. Then its waiting calls stop waiting and the run asks it
-nothing more (counting per call instead made a dead vessel cost minutes per prompt).
+A vessel that answers nothing at all (a 503 on every call, or down, timing out, refusing its
+key) is not waited for forever: the gate counts *rounds* — failures of calls that started
+after the previous round, so a burst of calls failing together is one round — and gives up
+after ``give_up_after`` rounds in a row with no answer in between. Then its waiting calls
+stop waiting and the run asks it nothing more (counting per call instead made a dead vessel
+cost minutes per prompt).
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ def retryable(err: BaseException) -> bool:
     if isinstance(err, E.BillingError):
         return False
     return isinstance(err, (E.RateLimited, E.ServerError))
+
+
+_VESSEL_DOWN = frozenset(
+    k.kind for k in (E.VesselUnavailable, E.VesselTimeout, E.AuthError, E.MissingKey, E.BillingError, E.ModelNotFound)
+)
+
+
+def vessel_down(err: BaseException) -> bool:
+    """A failure of the vessel itself, which the next prompt will meet too (down, timing out,
+    refusing the key or the model) — not of this prompt (a 400, a broken stream)."""
+    if isinstance(err, E.AllVesselsFailed):
+        return bool(err.attempts) and all(
+            a.error_kind in _VESSEL_DOWN or a.outcome == "unhealthy" for a in err.attempts
+        )
+    return getattr(err, "kind", None) in _VESSEL_DOWN
 
 
 def wait_asked(err: BaseException) -> float | None:
@@ -121,6 +137,15 @@ class Gate:
         self.paused_total += until - max(self._resume_at, now)
         self._resume_at = until
         return pause
+
+    def failed(self, seen_round: int | None = None) -> None:
+        """The vessel itself failed a call (see :func:`vessel_down`): a round like a slow-down
+        (calls failing together count once), without a pause — waiting would not cure it."""
+        if seen_round is None or seen_round == self.rounds:
+            self.rounds += 1
+            self.failing += 1
+            if self.gave_up and self._woken is not None:
+                self._woken.set()
 
     def went_well(self) -> None:
         """A call answered: the next slow-down starts from the first backoff again."""

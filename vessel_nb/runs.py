@@ -190,6 +190,9 @@ class Run:
                         if not gate.gave_up:
                             tries += 1
                             continue
+                    elif pacing.vessel_down(err):  # the next prompt would fail the same way
+                        gate.failed(seen_round)
+                    if gate.gave_up:
                         self._last_refusal[pair.slot] = str(err)
                     self._rows[pair.item] = self._failed_row(pair, err, tries)
                     return
@@ -275,7 +278,7 @@ class Run:
         last = self._last_refusal.get(pair.slot, "")
         return {
             **self._empty_row(pair, "error"),
-            "error": f"not asked: {pair.slot} slowed the run down {gate.failing} times in a row without answering "
+            "error": f"not asked: {pair.slot} failed {gate.failing} times in a row without answering "
             f"anything (last: {last}); run the same map again later to ask the pairs left",
             "error_kind": "gave_up",
             "retries": 0,
