@@ -228,7 +228,10 @@ def test_codex_answers_through_ask_and_stream_with_usage_and_reasoning(practice,
 
 
 def test_auto_switches_the_practice_openai_vessel_for_a_codex_model(practice, caplog):
-    with practice.orchestrator(log_path=False, timeouts=PATIENT) as orch, caplog.at_level("WARNING", logger="vessel_nb"):
+    with (
+        practice.orchestrator(log_path=False, timeouts=PATIENT) as orch,
+        caplog.at_level("WARNING", logger="vessel_nb"),
+    ):
         reply = orch.ask("hi", vessel="openai", model=CODEX)
     assert reply.vessel == "openai" and reply.text.startswith("This is the practice openai vessel")
     paths = [r.path for r in practice["openai"].requests if r.method == "POST"]
