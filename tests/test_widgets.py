@@ -21,6 +21,8 @@ import vessel_nb as vnb
 from vessel_nb import AIOrchestrator, ClaudeAdapter, OllamaAdapter
 from vessel_nb.widgets import ChatPanel, CompareWidget
 
+from .conftest import PATIENT
+
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
@@ -197,6 +199,26 @@ def test_initial_state_describes_vessels_without_secrets(fake):
         bundle = json.dumps(widget._repr_mimebundle_()[0])
         assert secret not in bundle and "pw@" not in bundle
     o.close()
+
+
+def test_a_pool_shows_the_host_that_answered_or_its_number_of_hosts():
+    from vessel_nb.adapters.hosts import label
+    from vessel_nb.practice import PracticeServer
+
+    servers = [PracticeServer("ollama", pace=0.0).start() for _ in range(3)]
+    try:
+        servers[0].set_fault("down")
+        servers[1].set_fault("down")
+        pool = OllamaAdapter(model="llama3.2", base_url=[s.base_url for s in servers])
+        o = AIOrchestrator({"ollama": pool}, log_path=False, timeouts=PATIENT)
+        panel = ChatPanel(o)
+        assert panel.vessels[0]["where"] == "3 hosts"  # nothing answered yet: not the first host
+        assert panel.ask("hi").result(30).vessel == "ollama"
+        assert panel.vessels[0]["where"] == f"{label(servers[2].url)} (answered last; 3 hosts)"
+        o.close()
+    finally:
+        for srv in servers:
+            srv.stop()
 
 
 def test_ask_is_the_public_method_and_widget_send_is_not_shadowed():

@@ -130,6 +130,11 @@ class BaseAdapter:
         """This vessel spreads its calls over several hosts (``base_url=[...]``)."""
         return self._hostpool is not None and not self._is_view
 
+    @property
+    def answered_host(self) -> str:
+        """A pool's ``host:port`` that answered last ("" before any did, or when not a pool)."""
+        return self._hostpool.answered if self._hostpool is not None and not self._is_view else ""
+
     def on_host(self, host: str) -> BaseAdapter:
         """This vessel, talking to one host of its pool (itself when it has one host).
 

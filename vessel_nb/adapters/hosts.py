@@ -52,6 +52,8 @@ class HostPool:
         """host -> calls streaming from it now"""
         self.states = {h: VesselState(label(h)) for h in self.hosts}
         """host -> what calls and probes taught about it"""
+        self.answered = ""
+        """``host:port`` of the host that answered last ("" before any did)"""
         self._turn = 0
 
     def order(self, *, advance: bool = True) -> list[str]:
@@ -83,6 +85,7 @@ class HostPool:
     def record_ok(self, host: str, latency_s: float | None = None) -> None:
         """A host answered: close its breaker."""
         self.states[host].record_ok(latency_s)
+        self.answered = label(host)
 
     async def counted(self, host: str, deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
         """``deltas``, counted as one call in flight on ``host`` until the stream ends."""

@@ -76,10 +76,15 @@ def vessel_rows(orch: Any) -> list[dict[str, Any]]:
     """Each vessel's public description for the views: never a key, never a URL's userinfo."""
     rows = []
     for d in orch.describe():
-        parts = urlsplit(str(d.get("base_url") or ""))
-        where = parts.hostname or ""
-        if parts.port:
-            where += f":{parts.port}"
+        vessel = orch.vessels.get(d.get("name"))
+        if vessel is not None and vessel.is_pool:  # its base_url lists every host
+            n, answered = len(vessel.hosts), vessel.answered_host
+            where = f"{answered} (answered last; {n} hosts)" if answered else f"{n} hosts"
+        else:
+            parts = urlsplit(str(d.get("base_url") or ""))
+            where = parts.hostname or ""
+            if parts.port:
+                where += f":{parts.port}"
         rows.append(
             {
                 "name": str(d.get("name", "")),

@@ -330,6 +330,7 @@ class ChatPanel(anywidget.AnyWidget):
             if reply is not None:
                 self._last_reply = reply
         self._status.set_health()  # what this call taught, no network
+        self._status.set_vessels()  # a pool's "where": the host that answered
         self._status.set_log()
         call._done.set()
 
