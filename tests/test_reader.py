@@ -18,19 +18,23 @@ NDJSON = "application/x-ndjson"
 
 
 class Reads(httpx.AsyncByteStream):
-    """A body delivered as the given pieces, one network read each."""
+    """A body delivered as the given pieces, one read each; with ``wait``, each read waits
+    for the network first (suspends), as a token sent later does; without, they are
+    buffered already (h11 hands over one HTTP chunk per read even then)."""
 
-    def __init__(self, *pieces: bytes) -> None:
-        self.pieces = pieces
+    def __init__(self, *pieces: bytes, wait: bool = False) -> None:
+        self.pieces, self.wait = pieces, wait
 
     async def __aiter__(self):
         for piece in self.pieces:
+            if self.wait:
+                await asyncio.sleep(0)
             yield piece
 
 
-def _adapter(cls, *pieces: bytes, ctype: str = NDJSON, **kw):
+def _adapter(cls, *pieces: bytes, ctype: str = NDJSON, wait: bool = False, **kw):
     transport = httpx.MockTransport(
-        lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=Reads(*pieces))
+        lambda r: httpx.Response(200, headers={"content-type": ctype}, stream=Reads(*pieces, wait=wait))
     )
     return cls(model="m", transport=transport, **kw)
 
@@ -70,10 +74,39 @@ def test_the_tokens_of_one_read_are_one_delta_after_the_first():
     assert end.done and end.stop_reason == "stop" and (end.usage.tokens_in, end.usage.tokens_out) == (3, 5)
 
 
-def test_tokens_of_separate_reads_stay_separate():
+def test_tokens_already_buffered_are_joined_across_reads():
     got, err = _deltas(_adapter(OllamaAdapter, *[_token(f" w{i}") for i in range(4)], DONE))
     assert err is None
+    assert [d.text for d in got] == [" w0", " w1 w2 w3", ""]
+
+
+def test_text_is_never_held_while_the_next_read_waits_for_the_network():
+    got, err = _deltas(_adapter(OllamaAdapter, *[_token(f" w{i}") for i in range(4)], DONE, wait=True))
+    assert err is None
     assert [d.text for d in got] == [" w0", " w1", " w2", " w3", ""]
+
+
+def test_held_text_goes_out_before_the_wait_for_the_next_read():
+    async def run():
+        gate = asyncio.Event()
+        seen: list[str] = []
+
+        class Gated(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                yield _token("a") + _token("b") + _token("c")
+                await gate.wait()  # the vessel pauses: "bc" must reach the caller meanwhile
+                yield DONE
+
+        transport = httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": NDJSON}, stream=Gated()))
+        a = OllamaAdapter(model="m", transport=transport)
+        async with asyncio.timeout(10):  # held back, the text would never come: fail, not hang
+            async for d in a.stream([{"role": "user", "content": "x"}]):
+                seen.append(d.text)
+                if d.text == "bc":
+                    gate.set()
+        return seen
+
+    assert asyncio.run(run()) == ["a", "bc", ""]
 
 
 def test_reasoning_text_and_model_changes_are_never_joined_together():
@@ -213,3 +246,37 @@ def test_anthropic_text_deltas_read_the_same_on_both_paths():
 def test_a_token_line_of_the_wrong_shape_still_gets_the_checking_path(line, why):
     got, err = _deltas(_adapter(OllamaAdapter, line + b"\n" + DONE))
     assert isinstance(err, E.StreamError) and why in str(err)
+
+
+def test_a_caller_that_stops_while_the_next_read_waits_closes_the_stream_cleanly():
+    closed = []
+
+    async def run():
+        gate = asyncio.Event()
+
+        class Gated(httpx.AsyncByteStream):
+            async def __aiter__(self):
+                try:
+                    yield _token("a") + _token("b") + _token("c")
+                    await gate.wait()  # never set: the caller stops while this read waits
+                    yield DONE
+                finally:
+                    closed.append("body")
+
+            async def aclose(self):
+                closed.append("response")
+
+        transport = httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": NDJSON}, stream=Gated()))
+        a = OllamaAdapter(model="m", transport=transport)
+        seen = []
+        async with asyncio.timeout(10):
+            stream = a.stream([{"role": "user", "content": "x"}])
+            async for d in stream:
+                seen.append(d.text)
+                if d.text == "bc":
+                    break
+            await stream.aclose()
+        return seen
+
+    assert asyncio.run(run()) == ["a", "bc"]
+    assert closed == ["body", "response"]

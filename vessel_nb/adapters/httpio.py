@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -109,6 +109,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
     request = client.build_request(method, adapter.base_url + path, json=body, headers=headers, timeout=http_timeout(t))
     response: httpx.Response | None = None
     chunks: AsyncIterator[bytes] | None = None
+    inflight: Any = None
     slot = adapter._pool.slot(adapter.max_connections)
     await slot.acquire()  # before the clock starts: queueing is not the vessel's time
     clock = AttemptClock(loop, t, adapter.liveness_every)
@@ -128,13 +129,26 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
             raise translate.from_transport(adapter, exc, connect=t.connect) from None
         # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
         chunks = _yielding(response.aiter_bytes(), loop)
-        reader, splitter = adapter.reader(), LineSplitter()
+        reader, splitter, joiner = adapter.reader(), LineSplitter(), _Joiner()
         saw_done = ended = False
         clock.scope = None
         while not (saw_done or ended):
             try:
                 clock.wait()  # one lazy timer per attempt, not a timeout scope per read
-                data = await anext(chunks, None)
+                step = anext(chunks, None)
+                try:
+                    pending = step.send(None)  # the read, as far as it gets without the network
+                except StopIteration as got:
+                    data = got.value  # it was buffered already: keep joining
+                else:
+                    # It waits for the network: pass on the text held so far first, then wait.
+                    if joiner.held is not None:
+                        clock.waited()
+                        inflight = step
+                        yield joiner.take()
+                        inflight = None
+                        clock.wait()
+                    data = await _Rest(step, pending)
             except TimeoutError:
                 raise clock.timeout_error(adapter) from None
             except asyncio.CancelledError:
@@ -150,15 +164,22 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
             except LineTooLong as exc:
                 raise translate.stream_error(adapter, str(exc)) from None
             ended = data is None
-            for delta in _joined(_read(reader, lines, ended), prompt=not clock.got_text):
-                if (delta.text or delta.thinking) and not clock.got_text:
-                    clock.got_text = True
-                    if watchdog is not None:
-                        watchdog.cancel()
-                saw_done = delta.done
-                yield delta
-                if saw_done:
-                    break  # what follows the marker is only read to end the body (_drain)
+            try:
+                for delta in joiner.feed(_read(reader, lines, ended)):
+                    if (delta.text or delta.thinking) and not clock.got_text:
+                        clock.got_text = True
+                        if watchdog is not None:
+                            watchdog.cancel()
+                    saw_done = delta.done
+                    yield delta
+                    if saw_done:
+                        break  # what follows the marker is only read to end the body (_drain)
+            except Exception:
+                if joiner.held is not None:
+                    yield joiner.take()  # the text read before an error is passed on before it
+                raise
+        if joiner.held is not None:
+            yield joiner.take()
         if not saw_done:
             raise translate.stream_error(
                 adapter, f"the stream ended without its {adapter.terminator()} (truncated answer)"
@@ -168,6 +189,8 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         clock.stop()
         if watchdog is not None:
             watchdog.cancel()
+        if inflight is not None:  # the caller stopped while a read was half-way: abandon it first
+            await _abandon(inflight)
         if chunks is not None:
             await chunks.aclose()
         if response is not None:
@@ -186,50 +209,104 @@ def _read(reader: Reader, lines: list[str], ended: bool) -> Iterator[Delta]:
         yield from reader.end()
 
 
-def _joined(deltas: Iterator[Delta], *, prompt: bool) -> Iterator[Delta]:
-    """``deltas`` with each run of plain text deltas joined into one (and each run of plain
-    reasoning deltas): one network read often holds many tokens, and everything downstream
-    (the fallback loop, the hand-off to the caller's thread, the caller) pays per Delta, not
-    per character. A delta that carries anything else (usage, a stop reason, the end, a
-    different model name) is passed on alone and in order, and text read before an error is
-    passed on before the error. While ``prompt`` (no text yet in this attempt) deltas go out
-    one by one, so the first token is not held back by the parsing of the rest of its read.
-    Token counts are unaffected: they come from the provider's usage fields.
+class _Joiner:
+    """Joins each run of plain text deltas into one (and each run of plain reasoning deltas).
+
+    Why: on a fast stream many tokens are already buffered when the loop comes for the next
+    (h11 still hands them over one HTTP chunk at a time), and everything downstream (the
+    fallback loop, the hand-off to the caller's thread, the caller) pays per Delta, not per
+    character. The stream loop keeps a run held only while the next piece of the body is
+    already buffered, and passes it on (:meth:`take`) before any wait for the network, so
+    joining never delays text. A delta that carries anything else (usage, a stop reason, the
+    end, a different model name) goes out alone and in order. Until the first text of the
+    attempt went out, deltas go out one by one: the first token is never held. Token counts
+    are unaffected: they come from the provider's usage fields.
     """
-    held: Delta | None = None
-    parts: list[str] = []
-    try:
+
+    __slots__ = ("held", "parts", "prompt")
+
+    def __init__(self) -> None:
+        self.held: Delta | None = None
+        self.parts: list[str] = []
+        self.prompt = True
+
+    def feed(self, deltas: Iterator[Delta]) -> Iterator[Delta]:
+        """What must go out now, in order; the last run of plain text stays held."""
         for d in deltas:
-            if prompt:
-                prompt = not (d.text or d.thinking)
+            if self.prompt:
+                self.prompt = not (d.text or d.thinking)
                 yield d
             elif d.usage is None and d.stop_reason is None and not d.done and bool(d.text) != bool(d.thinking):
+                held = self.held
                 if held is not None and held.model == d.model and bool(held.text) == bool(d.text):
-                    parts.append(d.text or d.thinking)
+                    self.parts.append(d.text or d.thinking)
                     continue
                 if held is not None:
-                    yield _join(held, parts)
-                held, parts = d, [d.text or d.thinking]
+                    yield self.take()
+                self.held, self.parts = d, [d.text or d.thinking]
             else:
-                if held is not None:
-                    yield _join(held, parts)
-                    held = None
+                if self.held is not None:
+                    yield self.take()
                 yield d
-    except Exception:
-        if held is not None:
-            yield _join(held, parts)
-        raise
-    if held is not None:
-        yield _join(held, parts)
+
+    def take(self) -> Delta:
+        """The held run as one Delta (there must be one)."""
+        held, parts = self.held, self.parts
+        assert held is not None
+        if len(parts) > 1:
+            if held.text:
+                held.text = "".join(parts)
+            else:
+                held.thinking = "".join(parts)
+        self.held, self.parts = None, []
+        return held
 
 
-def _join(held: Delta, parts: list[str]) -> Delta:
-    if len(parts) > 1:
-        if held.text:
-            held.text = "".join(parts)
-        else:
-            held.thinking = "".join(parts)
-    return held
+async def _abandon(step: Any) -> None:
+    """End a read started by hand and not finished, as a cancellation would (its clean-up
+    may itself wait, e.g. to close the connection); then the body can be closed."""
+    try:
+        pending = step.throw(asyncio.CancelledError())
+    except BaseException:  # noqa: BLE001 — the read ended (normally with the cancellation)
+        return
+    try:
+        await _Rest(step, pending)
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 — only its clean-up was left
+        pass
+
+
+class _Rest:
+    """Await the rest of an awaitable already started by hand (``step.send(None)`` gave
+    ``pending``, the future it waits on): exactly what ``await`` would have done from there.
+
+    The stream loop starts each read by hand to learn whether it can finish without the
+    network (h11 hands over one HTTP chunk, one token, per read, and a read of buffered data
+    never suspends). Only when it cannot is held text passed on before waiting.
+    """
+
+    __slots__ = ("step", "pending")
+
+    def __init__(self, step: Any, pending: Any) -> None:
+        self.step, self.pending = step, pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, pending = self.step, self.pending
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 — a cancellation (or anything) thrown in goes to the read
+                try:
+                    pending = step.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = step.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
