@@ -101,12 +101,21 @@ def excerpt(text: str, secrets: Iterable[str | None], limit: int = 80) -> str:
     return repr(clip(redact(text[: limit * 8 + 512], secrets), limit))
 
 
+def url_secret(url: str) -> str | None:
+    """The credential in a URL's user part: the password, else a lone user name (a token)."""
+    parts = urlsplit(url)
+    return parts.password or parts.username or None
+
+
 def safe_url(url: str) -> str:
-    """``url`` without a password (``user:***@host``) and without query values that look like keys."""
+    """``url`` without a password (``user:***@host``) or a lone user part (``***@host``), and
+    without query values that look like keys."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    elif parts.username is not None:  # a lone user part goes out as Basic auth: often a token
+        netloc = MASK + "@" + netloc.rpartition("@")[2]
     return redact(urlunsplit(parts._replace(netloc=netloc)), ())
 
 

@@ -162,3 +162,32 @@ def test_practice_mode_never_shows_a_key(monkeypatch, tmp_path):
         session.reset()
         orch.close()
     assert leaks(shown) == []
+
+
+@pytest.mark.parametrize("userinfo", ["{token}@", "user:{token}@"])
+def test_credentials_in_a_base_url_never_show(userinfo, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # nothing listens: every call is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = KEYS["openai"]
+    adapter = OpenAIAdapter(model="m", base_url=f"http://{userinfo.format(token=token)}127.0.0.1:{port}/v1")
+    orch = vnb.AIOrchestrator({"proxy": adapter}, log_path=tmp_path / "calls.sqlite3")
+    try:
+        with pytest.raises(vnb.AllVesselsFailed) as info:
+            orch.ask("hello")
+        error = info.value
+        shown = [
+            repr(adapter),
+            json.dumps(orch.describe()),
+            "".join(traceback.format_exception(error)),
+            " ".join(f"{f} {f.hint}" for f in error.failures.values()),
+        ]
+        assert orch.log.flush()
+        shown.append(orch.log.df.to_json(date_format="iso"))
+    finally:
+        orch.close()
+    assert "connection refused" in shown[2]
+    leaked = [text for text in shown if leaks(text)]
+    assert leaked == []

@@ -96,7 +96,7 @@ class BaseAdapter:
         self.__key = (
             api_key if api_key is not None else next((os.environ[v] for v in self.key_env if os.environ.get(v)), None)
         )
-        if self.__key or any(urlsplit(h).password for h in self.hosts):
+        if self.__key or any(redaction.url_secret(h) for h in self.hosts):
             redaction.guard_http_logs(self)
         self._local_override = local
         self.timeouts = timeouts or self.default_timeouts
@@ -185,7 +185,7 @@ class BaseAdapter:
         return redaction.excerpt(data, self._secrets(), limit)
 
     def _secrets(self) -> tuple[str | None, ...]:
-        return (self.__key, *(urlsplit(h).password for h in self.hosts))
+        return (self.__key, *(redaction.url_secret(h) for h in self.hosts))
 
     def missing_key(self) -> E.MissingKey | None:
         """The error to report when a key is needed and absent (no request is sent)."""
@@ -200,7 +200,7 @@ class BaseAdapter:
 
     def unreachable_hint(self) -> str:
         """What to do when the address does not answer."""
-        return f"check {self.url_env or 'base_url'} ({self.base_url}) and your network"
+        return f"check {self._url_field} ({redaction.safe_url(self.base_url)}) and your network"
 
     def model_not_found_hint(self) -> str:
         """What to do when the provider does not know the model."""

@@ -303,7 +303,9 @@ def from_transport(adapter: BaseAdapter, exc: BaseException, *, connect: float |
             return E.VesselUnavailable(
                 f"{reason} at {where} (a stopped practice server)", vessel=adapter.name, hint=hint
             )
-        return E.VesselUnavailable(f"{reason} at {where}", vessel=adapter.name, hint=adapter.unreachable_hint())
+        # redacted: a subclass's hint may quote its address, credentials and all
+        hint = adapter.redact(adapter.unreachable_hint())
+        return E.VesselUnavailable(f"{reason} at {where}", vessel=adapter.name, hint=hint)
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return E.StreamError(
             f"connection to {where} dropped ({adapter.redact(str(exc)) or type(exc).__name__})", vessel=adapter.name
