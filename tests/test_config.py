@@ -82,6 +82,22 @@ def test_config_file_adds_a_vessel_and_reorders(tmp_path, monkeypatch):
     assert "llama-secret-1" not in repr(orch) + repr(orch.describe())
 
 
+def test_an_unset_api_key_env_is_named_and_never_replaced_by_the_usual_variable(tmp_path, monkeypatch):
+    """api_key_env names the one key this vessel may use: when that variable is unset the
+    vessel is down for a missing key (naming it), not quietly using OPENAI_API_KEY."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-the-default-account")
+    monkeypatch.delenv("WORK_OPENAI_KEY", raising=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[vessels.work]\nprovider = "openai"\nmodel = "gpt-4o-mini"\napi_key_env = "WORK_OPENAI_KEY"\n')
+    work = default_setup(cfg).vessels["work"]
+    assert not work.has_key
+    err = work.missing_key()
+    assert err is not None and "WORK_OPENAI_KEY is not set" in str(err) and "OPENAI_API_KEY" not in str(err)
+    assert default_setup(cfg).vessels["openai"].has_key  # the usual vessel keeps the usual variable
+    monkeypatch.setenv("WORK_OPENAI_KEY", "sk-the-work-account")
+    assert default_setup(cfg).vessels["work"].has_key and default_setup(cfg).vessels["work"].missing_key() is None
+
+
 def test_a_codex_vessel_speaks_the_responses_api(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[vessels.codex]\nprovider = "openai"\nmodel = "gpt-5-codex"\napi = "responses"\n')

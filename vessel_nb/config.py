@@ -173,10 +173,14 @@ def _build(name: str, spec: Any, current: BaseAdapter | None, file: Path) -> Bas
         k: spec[k] for k in ("base_url", "local", "vision", "thinking", "max_tokens", "api", "store") if k in spec
     }
     if "api_key_env" in spec:
-        kwargs["api_key"] = os.environ.get(spec["api_key_env"]) or None
+        # "" (not None) when the variable is unset: the vessel then reports that variable as
+        # missing instead of quietly taking the provider's usual one (another account's key).
+        kwargs["api_key"] = os.environ.get(spec["api_key_env"]) or ""
     model = spec.get("model") or (current.model if current and isinstance(current, cls) else None)
     adapter = cls(model, **kwargs) if model else cls(**kwargs)
     adapter.name = name
+    if "api_key_env" in spec:
+        adapter.key_env = (spec["api_key_env"],)  # what missing_key() names
     return adapter
 
 
