@@ -2,9 +2,11 @@
 
 Steps, in order (a failure names its step and dumps the page under that name): the chat's
 Markdown and a hostile answer made inert; every comparison column; the ``%%ask`` output of
-the same hostile answer; Insert cell; a view scrolled up offers "Jump to latest"; the dark
-theme (screenshots, and the contrast of text, table rules and controls measured); the
-console check can fail; save, stop the kernel and reopen.
+the same hostile answer; Copy (a code block, a whole answer); Insert cell; a view scrolled
+up offers "Jump to latest"; the dark theme (screenshots, and the contrast of text, table
+rules and controls measured); a view shown again (its cell run again) opens at the end,
+follows the next answer and, scrolled up, offers "Jump to latest"; the console check can
+fail; save, stop the kernel and reopen.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .conftest import _api, _get, check_console, set_theme, vnb_errors
 from .test_frontends import run_all
 from .test_panels_render import (
     CODE,
+    HOSTILE_MD,
     WAIT,
     WATCH_RAW,
     ask_in_view,
@@ -128,6 +131,31 @@ def test_nb7_ask_answer_is_inert(nb7, artifacts):
     out.screenshot(path=str(artifacts / "render-notebook7-ask-light.png"))
 
 
+# Puts a marker on the clipboard, so a Copy that wrote nothing cannot pass on what an
+# earlier step left there
+MARK = "vnb: nothing copied yet"
+
+
+def copied_after_click(page, button) -> str:
+    """Click a Copy button and return the clipboard text once the button says it copied."""
+    page.evaluate("(m) => navigator.clipboard.writeText(m)", MARK)
+    assert page.evaluate("navigator.clipboard.readText()") == MARK
+    button.click()
+    page.wait_for_function("(b) => b.textContent === 'Copied'", arg=button.element_handle())
+    return page.evaluate("navigator.clipboard.readText()")
+
+
+def test_nb7_copy_code_block_and_answer(nb7, artifacts):
+    page, views, cid = nb7.page, nb7.views, nb7.cid
+    assert cid, "needs the chat answer of the first step"
+    entry = views.first.locator(f'.vnb-entry[data-id="{cid}"]')
+    entry.scroll_into_view_if_needed()
+    code_copy = entry.locator(".vnb-code .vnb-copy").first
+    assert copied_after_click(page, code_copy) == CODE
+    entry.locator(".vnb-code").first.screenshot(path=str(artifacts / "render-notebook7-copy-code.png"))
+    assert copied_after_click(page, entry.locator(".vnb-badge .vnb-copy")) == HOSTILE_MD
+
+
 def test_nb7_insert_cell(nb7):
     page, views, cid = nb7.page, nb7.views, nb7.cid
     assert cid, "needs the chat answer of the first step"
@@ -195,6 +223,49 @@ def test_nb7_dark_theme_reads(nb7, artifacts):
     set_theme(page, "JupyterLab Light")
 
 
+def test_nb7_view_shown_again_opens_at_the_end_and_follows(nb7, artifacts):
+    page, views = nb7.page, nb7.views
+    # run the "panel  # shown again" cell again: Notebook 7 replaces its output with a new view
+    entries = views.first.locator(".vnb-entry").count()
+    old = views.nth(1).element_handle()
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(cell_index_of(page, views.nth(1)))
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function("(el) => !el.isConnected", arg=old)
+    again = views.nth(1)
+    page.wait_for_function(
+        "([t, n]) => t.isConnected && t.querySelectorAll('.vnb-entry').length === n"
+        " && t.scrollHeight > t.clientHeight && t.scrollHeight - t.scrollTop - t.clientHeight < 40",
+        arg=[again.locator(".vnb-transcript").element_handle(), entries],
+    )
+    assert again.locator(".vnb-jump").is_hidden()
+    # the next answer, asked in the first view, streams into the view shown again: it follows
+    third = ask_in_view(page, views.first, "Once more.")
+    tid = third.get_attribute("data-id")
+    again.locator(f'.vnb-entry[data-id="{tid}"][data-status="done"]').wait_for(timeout=WAIT)
+    assert distance_from_end(again) < 40, "the view shown again did not follow the answer"
+    assert again.locator(".vnb-jump").is_hidden()
+    again.scroll_into_view_if_needed()
+    again.screenshot(path=str(artifacts / "render-notebook7-chat-shown-again.png"))
+    # scrolled up while the next answer streams: it stays put and offers "Jump to latest"
+    fourth = ask_in_view(page, views.first, "And the last one.")
+    fid = fourth.get_attribute("data-id")
+    again.locator(f'.vnb-entry[data-id="{fid}"][data-status="streaming"]').wait_for()
+    again.locator(".vnb-transcript").evaluate("(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }")
+    again.locator(f'.vnb-entry[data-id="{fid}"][data-status="done"]').wait_for(timeout=WAIT)
+    assert distance_from_end(again) > 200, "a view shown again, scrolled up, was pulled down"
+    jump = again.locator(".vnb-jump")
+    jump.wait_for(state="visible")
+    again.scroll_into_view_if_needed()
+    again.screenshot(path=str(artifacts / "render-notebook7-chat-shown-again-jump.png"))
+    jump.click()
+    page.wait_for_function(
+        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
+        arg=again.locator(".vnb-transcript").element_handle(),
+    )
+    jump.wait_for(state="hidden")
+
+
 def test_nb7_console_check_can_fail(nb7):
     page = nb7.page
     check_console(page)  # nothing so far
@@ -234,5 +305,6 @@ def test_nb7_saved_notebook_reopens_without_a_kernel(nb7, artifacts):
     notebook = page.locator(".jp-Notebook").inner_text()
     assert "Error displaying widget" not in notebook and "model not found" not in notebook
     assert " object at 0x" not in notebook
-    assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
+    # two answers asked in the first steps, two in the shown-again step
+    assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 4
     page.screenshot(path=str(artifacts / "render-notebook7-reopened-without-kernel.png"), full_page=True)
