@@ -52,3 +52,12 @@ def orch(practice, tmp_path):
     o = practice.orchestrator(log_path=tmp_path / "calls.sqlite3", timeouts=PATIENT)
     yield o
     o.close()
+
+
+@pytest.fixture
+def netguard(monkeypatch):
+    """Refuses and records any connection off loopback; a test that tried fails at teardown
+    (tests/netguard.py). Modules use it with ``pytestmark = pytest.mark.usefixtures("netguard")``."""
+    from .netguard import guarded
+
+    yield from guarded(monkeypatch)

@@ -13,14 +13,11 @@ from vessel_nb import locality
 from vessel_nb.practice.fleet import MODELS
 
 from .conftest import PATIENT
-from .netguard import guarded
 
 OFF_MACHINE = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
 
 
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @pytest.fixture

@@ -23,16 +23,13 @@ from vessel_nb.practice import PracticeServer
 from vessel_nb.practice.fleet import MODELS, practice_key
 
 from .conftest import PATIENT
-from .netguard import guarded
 from .reliability.traps import ByteTrap
 
 OFF_MACHINE = "203.0.113.7"  # TEST-NET-3: documentation only, never routed
 CHAT = ("/api/chat", "/v1/chat/completions")
 
 
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,13 @@ from vessel_nb.practice import PracticeServer
 from vessel_nb.practice.fleet import MODELS
 
 from .conftest import PATIENT
-from .netguard import guarded
 from .reliability.traps import cloud_adapters, start_traps
 
 SECRET = "patient-record-51c9"
 CHAT = "/api/chat"
 
 
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @pytest.fixture(scope="module")

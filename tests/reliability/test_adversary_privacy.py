@@ -15,33 +15,15 @@ import pytest
 
 import vessel_nb as vnb
 from vessel_nb import OllamaAdapter, Timeouts, pacing, session, standins
-from vessel_nb.practice import PracticeFleet
 from vessel_nb.practice.fleet import MODELS
 from vessel_nb.routing import Task
 
-from ..netguard import guarded
-from .traps import cloud_adapters, start_traps
+from .traps import cloud_adapters
 
 LIMITS = Timeouts(connect=5.0, first_token=20.0, idle=20.0, total=60.0)
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    with PracticeFleet(pace=0.0) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def traps(fleet):
-    t = start_traps(fleet)
-    yield t
-    for trap in t.values():
-        trap.stop()
-
-
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import vessel_nb as vnb
 from vessel_nb import OllamaAdapter, classroom, routing
 from vessel_nb.adapters import ollama
 
-from ..netguard import guarded
 from .hostile import HostileServer
 
 PNG = bytes.fromhex(
@@ -25,9 +24,7 @@ PNG = bytes.fromhex(
 )
 
 
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,39 +16,10 @@ from IPython.utils.capture import capture_output
 import vessel_nb as vnb
 from vessel_nb import ClaudeAdapter, GeminiAdapter, OpenAIAdapter, session
 
-from ..netguard import guarded
-from .echo import MODES, EchoServer
-from .loopback import ask_shell
+from .canary import KEYS, leaks
+from .echo import MODES
 
-KEYS = {name: f"cnry{uuid.uuid4().hex}{uuid.uuid4().hex[:6]}" for name in ("claude", "openai", "gemini")}
-FRAGMENT = 8
-
-
-def leaks(text: str) -> list[str]:
-    """Every 8-character piece of any canary key found in text."""
-    return sorted(
-        key[i : i + FRAGMENT]
-        for key in KEYS.values()
-        for i in range(len(key) - FRAGMENT + 1)
-        if key[i : i + FRAGMENT] in text
-    )
-
-
-@pytest.fixture(scope="module")
-def echo():
-    srv = EchoServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def shell():
-    yield from ask_shell()
-
-
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 def _vessels(port: int) -> dict:

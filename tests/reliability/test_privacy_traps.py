@@ -25,9 +25,7 @@ from vessel_nb.practice import PracticeFleet
 from vessel_nb.practice.faults import FAULT_KINDS
 from vessel_nb.practice.fleet import MODELS
 
-from ..netguard import guarded
-from .loopback import ask_shell
-from .traps import cloud_adapters, start_traps
+from .traps import cloud_adapters
 
 FAULTS: dict[str, dict[str, Any]] = {
     "none": {},
@@ -70,28 +68,7 @@ def test_every_fault_of_the_practice_servers_is_covered():
     assert set(FAULTS) - {"none"} == set(FAULT_KINDS) == set(SAYS)
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    with PracticeFleet(pace=0.0) as f:
-        yield f
-
-
-@pytest.fixture(scope="module")
-def traps(fleet):
-    t = start_traps(fleet)
-    yield t
-    for trap in t.values():
-        trap.stop()
-
-
-@pytest.fixture(scope="module")
-def shell():
-    yield from ask_shell()
-
-
-@pytest.fixture(autouse=True)
-def netguard(monkeypatch):
-    yield from guarded(monkeypatch)
+pytestmark = pytest.mark.usefixtures("netguard")  # no packet leaves loopback (tests/netguard.py)
 
 
 @dataclass
