@@ -332,9 +332,11 @@ def _bytes_for(n_tokens: int) -> tuple[int, int, int]:
 def test_bytes_sent_for_a_long_stream_are_linear_in_the_text():
     small_bytes, small_text, _ = _bytes_for(2_000)
     big_bytes, big_text, big_msgs = _bytes_for(20_000)
-    # O(n^2) would be ~100x for 10x the text; linear is ~10x
+    # O(n^2) would be ~100x for 10x the text (n^1.2 ~16x); linear is ~10x, plus a wobble: the
+    # stream joins text already buffered, so how many messages carry it depends on timing
+    # (11.6x seen once on a loaded machine)
     ratio = big_bytes / small_bytes
-    assert ratio < 11.5, f"10x the text cost {ratio:.1f}x the bytes"
+    assert ratio < 15, f"10x the text cost {ratio:.1f}x the bytes"
     # one message per chunk at most a fixed overhead over the text itself (sent twice: deltas + final)
     assert big_bytes < 2 * big_text + 120 * 20_000
     assert big_msgs < 20_000 + 50
