@@ -104,17 +104,17 @@ async def _all_tasks():
 
 
 def test_a_worker_failing_unexpectedly_stops_the_whole_run(orch, practice, monkeypatch):
-    from vessel_nb.runs import Run
+    from vessel_nb import runrows
 
     practice["claude"].set_fault("slow_first_token", delay=0.1)
-    original = Run._answered_row
+    original = runrows.answered
 
-    def broken(self, pair, reply, tries):
+    def broken(pair, reply, tries):
         if pair.prompt_id == "0":
             raise RuntimeError("a bug in a row")
-        return original(self, pair, reply, tries)
+        return original(pair, reply, tries)
 
-    monkeypatch.setattr(Run, "_answered_row", broken)
+    monkeypatch.setattr(runrows, "answered", broken)
     run = orch.map([f"q{i} hi" for i in range(200)], vessels=["claude"], per_vessel=4, progress=False)
     with pytest.raises(RuntimeError, match="a bug in a row"):
         run.wait(timeout=60)

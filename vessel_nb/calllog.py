@@ -10,7 +10,8 @@ process flush what is queued, for a bounded time.
 
 SQLite in WAL mode lets two kernels append to the same file at once; ``busy_timeout``
 makes a writer wait for the other instead of failing. A crash loses at most the rows of
-the last few milliseconds. pandas is imported only when a DataFrame is asked for.
+the last few milliseconds. pandas is imported only when a DataFrame is asked for. The
+file itself (its table, reads, writes, advice when it fails) is :mod:`.logfile`.
 """
 
 from __future__ import annotations
@@ -27,26 +28,13 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import logfile
 from .errors import ConfigError
+from .logfile import COLUMNS as COLUMNS  # the table's columns, importable here as before
 from .types import Attempt
 
 if TYPE_CHECKING:
     import pandas as pd
-
-COLUMNS = [f.name for f in dataclasses.fields(Attempt)] + ["session_id"]
-_TYPES = {
-    "attempt": "INTEGER",
-    "ttft_s": "REAL",
-    "first_thinking_s": "REAL",
-    "latency_s": "REAL",
-    "tokens_in": "INTEGER",
-    "tokens_out": "INTEGER",
-    "tokens_reasoning": "INTEGER",
-    "tokens_cached": "INTEGER",
-    "private": "INTEGER",
-    "local": "INTEGER",
-    "cost_usd": "REAL",
-}
 
 _logger = logging.getLogger(__name__)
 
@@ -151,7 +139,7 @@ class CallLog:
     @property
     def df(self) -> pd.DataFrame:
         """This session's attempts as a DataFrame, oldest first."""
-        return _frame(self.rows)
+        return logfile.frame(self.rows)
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until every row is on disk; False if the file still fails after ``timeout``."""
@@ -164,19 +152,13 @@ class CallLog:
             return self.df
         self.flush(timeout=2.0)
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS)
-            try:
-                cur = conn.execute("SELECT * FROM attempts ORDER BY started_at, call_id, attempt")
-                names = [d[0] for d in cur.description]
-                rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            finally:
-                conn.close()
+            rows = logfile.read(self.path, BUSY_SECONDS, "ORDER BY started_at, call_id, attempt")
         except sqlite3.Error as exc:
             _logger.warning("vessel_nb: cannot read the call log at %s (%s); showing this session only", self.path, exc)
             return self.df
         with self._cond:
             rows += [dict(r) for r in self._pending]
-        return _frame(rows)
+        return logfile.frame(rows)
 
     def run_rows(self, run_id: str) -> list[dict[str, Any]]:
         """Every row of one prompt-set run (``orch.map``), from the file — all sessions — and
@@ -186,13 +168,7 @@ class CallLog:
         if self.path is None:
             return rows
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS)
-            try:
-                cur = conn.execute("SELECT * FROM attempts WHERE run_id = ?", [run_id])
-                names = [d[0] for d in cur.description]
-                found = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            finally:
-                conn.close()
+            found = logfile.read(self.path, BUSY_SECONDS, "WHERE run_id = ?", [run_id])
         except sqlite3.Error as exc:
             _logger.warning(
                 "vessel_nb: cannot read the call log at %s (%s); resuming from this session only", self.path, exc
@@ -274,7 +250,7 @@ class CallLog:
                 self._rewrite_session()
         conn = self._conn
         assert conn is not None
-        _insert(conn, batch)
+        logfile.insert(conn, batch)
 
     def _file_changed(self) -> bool:
         try:
@@ -288,7 +264,7 @@ class CallLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(self.path)
         try:
-            _retry_locked(lambda: _prepare(conn))
+            logfile.retry_locked(lambda: logfile.prepare(conn, BUSY_SECONDS))
             st = os.stat(self.path)
         except BaseException:
             conn.close()
@@ -303,7 +279,7 @@ class CallLog:
             pending = {id(r) for r in self._pending}
             missing = [r for r in self._rows if id(r) not in pending and (r["call_id"], r["attempt"]) not in have]
         if missing:
-            _insert(conn, missing)
+            logfile.insert(conn, missing)
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -324,46 +300,13 @@ class CallLog:
             "kept in memory (log.df); they will be written when the file works again. Fix: %s",
             self.path,
             exc,
-            _fix(exc, self.path),
+            logfile.fix(exc, self.path),
         )
-
-
-_INSERT = (
-    f"INSERT INTO attempts ({', '.join(chr(34) + c + chr(34) for c in COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
-
-
-def _insert(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-    # one transaction per batch: one fsync and one lock for many rows
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(_INSERT, [[r[c] for c in COLUMNS] for r in rows])
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection for the writer thread (a seam for tests that simulate failing files)."""
-    return sqlite3.connect(path, timeout=BUSY_SECONDS, check_same_thread=False, isolation_level=None)
-
-
-def _fix(exc: BaseException, path: Path | None) -> str:
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        what = "another program holds the file locked; close it (e.g. a database browser)"
-    elif "full" in text or "no space" in text:
-        what = "free some disk space"
-    elif "readonly" in text or "read-only" in text or "permission" in text:
-        what = f"make {path} writable"
-    elif isinstance(exc, OSError) or "unable to open" in text:
-        what = f"make sure the folder {path.parent if path else ''} exists and is writable"
-    else:
-        what = "check the file"
-    return f"{what}, or pass log_path= another file (log_path=False keeps the log in memory only)"
+    return logfile.connect(path, BUSY_SECONDS)
 
 
 _ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(Attempt))
@@ -391,47 +334,3 @@ def _flush_at_exit() -> None:
     for log in list(_live):
         if log.unwritten:
             log.close(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def _prepare(conn: sqlite3.Connection) -> None:
-    conn.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    cols = ", ".join(f'"{c}" {_TYPES.get(c, "TEXT")}' for c in COLUMNS)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS attempts ({cols})")
-    have = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
-    for c in COLUMNS:  # files written by an older version gain new columns
-        if c not in have:
-            conn.execute(f'ALTER TABLE attempts ADD COLUMN "{c}" {_TYPES.get(c, "TEXT")}')
-    # a run that resumes looks up its own rows among every session's
-    conn.execute("CREATE INDEX IF NOT EXISTS attempts_run_id ON attempts (run_id)")
-
-
-def _retry_locked(fn, seconds: float = 10.0) -> None:
-    # Switching to WAL needs a moment of exclusive access, and SQLite answers "locked"
-    # at once (without its busy handler) when another kernel opens the file just then.
-    deadline = time.monotonic() + seconds
-    delay = 0.005
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    import pandas as pd  # only when a DataFrame is wanted: it costs ~0.3 s to import
-
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    for c in ("private", "local"):
-        df[c] = df[c].astype(bool)
-    for c in ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "attempt"):
-        df[c] = df[c].astype("Int64")
-    for c in ("ttft_s", "first_thinking_s", "latency_s"):
-        df[c] = df[c].astype("float64")
-    if len(df):
-        df["started_at"] = pd.to_datetime(df["started_at"], utc=True, format="ISO8601", errors="coerce")
-    return df

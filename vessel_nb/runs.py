@@ -23,22 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from . import loop as bg
-from . import pacing, pricing, progress
+from . import pacing, pricing, progress, runrows
 from .calls import collect
 from .runplan import AUTO, Pair
+from .runrows import COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .orchestrator import AIOrchestrator
-
-COLUMNS = [
-    "prompt_id", "prompt", "vessel", "model", "text", "outcome", "error", "error_kind", "withheld", "ttft_s", "latency_s",
-    "tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "cost_usd", "call_id", "retries", "resumed",
-]  # fmt: skip
-"""the columns of ``run.df``: ``outcome`` is ok, error, refused (a private prompt that no local
-vessel could take: it was sent nowhere), pending or not run; ``withheld`` counts the private
-turns of a prompt's conversation left out of what a cloud vessel was sent"""
 
 _FIRST_OUT_GUESS = 1024  # output tokens reserved before a vessel's first answer shows its size
 
@@ -127,24 +120,7 @@ class Run:
         found: dict[str, dict[str, Any]] = {}
         for row in self.orch.log.run_rows(self.run_id):
             if row["outcome"] == "ok" and row["run_item"] not in found:
-                pid = row["run_item"].rsplit("@", 1)[0]
-                found[row["run_item"]] = {
-                    "prompt_id": pid,
-                    "prompt": row.get("prompt"),
-                    "vessel": row["vessel"],
-                    "model": row["model"],
-                    "text": row.get("response"),
-                    "outcome": "ok",
-                    "error": "",
-                    "error_kind": "",
-                    "ttft_s": row.get("ttft_s"),
-                    "latency_s": row.get("latency_s"),
-                    **{k: row.get(k) for k in ("tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached")},
-                    "cost_usd": row.get("cost_usd"),
-                    "call_id": row["call_id"],
-                    "retries": None,
-                    "resumed": True,
-                }
+                found[row["run_item"]] = runrows.resumed(row)
         return found
 
     async def _worker(self, slot: str, queue: deque[Pair]) -> None:
@@ -164,7 +140,7 @@ class Run:
                 if self.status != "running":
                     return
                 if gate.gave_up:
-                    self._rows[pair.item] = self._not_asked_row(pair, gate)
+                    self._rows[pair.item] = runrows.not_asked(pair, gate, self._last_refusal.get(pair.slot, ""))
                     return
                 reserve = self._reserve(pair)
                 if reserve is None:
@@ -194,14 +170,14 @@ class Run:
                         gate.failed(seen_round)
                     if gate.gave_up:
                         self._last_refusal[pair.slot] = str(err)
-                    self._rows[pair.item] = self._failed_row(pair, err, tries)
+                    self._rows[pair.item] = runrows.failed(pair, err, tries)
                     return
                 finally:
                     self._asking.discard(pair.item)
                 self._reserved -= reserve
                 gate.went_well()
                 self._spend_attempts(reply.attempts)
-                self._rows[pair.item] = self._answered_row(pair, reply, tries)
+                self._rows[pair.item] = runrows.answered(pair, reply, tries)
                 return
 
     # --- budget --------------------------------------------------------------------------------
@@ -231,63 +207,6 @@ class Run:
             self.spent_usd += att.cost_usd or 0.0
             if att.tokens_out:
                 self._out_seen[att.vessel] = max(self._out_seen.get(att.vessel, 0), att.tokens_out)
-
-    # --- rows ------------------------------------------------------------------------------------
-    def _answered_row(self, pair: Pair, reply: Any, tries: int) -> dict[str, Any]:
-        answering = reply.attempts[-1] if reply.attempts else None
-        usage = reply.usage
-        return {
-            "prompt_id": pair.prompt_id,
-            "prompt": pair.prompt,
-            "vessel": reply.vessel,
-            "model": reply.model,
-            "text": reply.text,
-            "outcome": "ok",
-            "error": "",
-            "error_kind": "",
-            "withheld": reply.withheld,
-            "ttft_s": reply.ttft_s,
-            "latency_s": reply.latency_s,
-            "tokens_in": usage.tokens_in,
-            "tokens_out": usage.tokens_out,
-            "tokens_reasoning": getattr(usage, "tokens_reasoning", None),
-            "tokens_cached": getattr(usage, "tokens_cached", None),
-            "cost_usd": answering.cost_usd if answering else None,
-            "call_id": reply.call_id,
-            "retries": tries,
-            "resumed": False,
-        }
-
-    def _failed_row(self, pair: Pair, err: BaseException, tries: int) -> dict[str, Any]:
-        attempts = getattr(err, "attempts", []) or []
-        last = attempts[-1] if attempts else None
-        kind = getattr(err, "kind", "") or (last.error_kind if last else "")
-        # a private pair on a cloud vessel, or with no local vessel up: the core sent it nowhere
-        refused = isinstance(err, E.NoLocalVessel)
-        return {
-            **self._empty_row(pair, "refused" if refused else "error"),
-            "vessel": last.vessel if last else pair.slot,
-            "model": last.model if last else None,
-            "error": str(err),
-            "error_kind": "private" if refused else kind,
-            "call_id": last.call_id if last else None,
-            "retries": tries,
-        }
-
-    def _not_asked_row(self, pair: Pair, gate: pacing.Gate) -> dict[str, Any]:
-        last = self._last_refusal.get(pair.slot, "")
-        return {
-            **self._empty_row(pair, "error"),
-            "error": f"not asked: {pair.slot} failed {gate.failing} times in a row without answering "
-            f"anything (last: {last}); run the same map again later to ask the pairs left",
-            "error_kind": "gave_up",
-            "retries": 0,
-        }
-
-    def _empty_row(self, pair: Pair, outcome: str) -> dict[str, Any]:
-        row = dict.fromkeys(COLUMNS)
-        row.update(prompt_id=pair.prompt_id, prompt=pair.prompt, vessel=pair.slot, outcome=outcome, resumed=False)
-        return row
 
     # --- progress ----------------------------------------------------------------------------------
     async def _tick(self) -> None:
@@ -406,7 +325,7 @@ class Run:
             row = self._rows.get(pair.item)
             if row is None:
                 state = {"running": "pending", "starting": "pending", "budget": "not run (budget)"}
-                row = self._empty_row(pair, state.get(self.status, "not run (stopped)"))
+                row = runrows.empty(pair, state.get(self.status, "not run (stopped)"))
             rows.append(row)
         return pd.DataFrame(rows, columns=COLUMNS)
 
