@@ -19,7 +19,7 @@ import httpx
 from .. import errors as E
 from ..types import CallOptions, Delta, Health, Message, Timeouts
 from ..wire import LineSplitter, LineTooLong
-from . import translate
+from . import prepared, translate
 from .clock import AttemptClock
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
     t = opts.timeouts or adapter.timeouts
     loop = asyncio.get_running_loop()
     client = adapter._client()
-    request = client.build_request(method, adapter.base_url + path, json=body, headers=headers, timeout=http_timeout(t))
+    request = prepared.build(client, method, adapter.base_url + path, body, headers, http_timeout(t))
     response: httpx.Response | None = None
     chunks: AsyncIterator[bytes] | None = None
     inflight: Any = None
