@@ -63,6 +63,12 @@ class _Log:
     def run_rows(self, run_id):
         return []
 
+    def __len__(self):
+        return 0
+
+    def newest(self, run_id, run_item, since=0):
+        return None
+
 
 class _FakeOrch:
     """Just what a Run uses: prompt "A" is rate limited three times (slowly), the others answer."""

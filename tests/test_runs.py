@@ -154,9 +154,36 @@ def test_stop_keeps_finished_pairs(orch, practice):
     assert run.done() and run.status == "stopped"
     df = run.df
     done = (df.outcome == "ok").sum()
-    assert 2 <= done < 40 and set(df.outcome) <= {"ok", "not run (stopped)"}
+    assert 2 <= done < 40 and set(df.outcome) <= {"ok", "cancelled", "not run (stopped)"}
     log = orch.log.df
     assert (log.outcome == "ok").sum() == done and set(log.outcome) <= {"ok", "cancelled"}
+    assert (log.outcome == "cancelled").sum() == (df.outcome == "cancelled").sum()
+
+
+def test_a_pair_stopped_mid_call_says_cancelled_as_its_log_row_does(orch, practice):
+    # Two calls are mid-answer (one piece sent, then the server waits) and two are queued
+    # when the run stops: the two sent are "cancelled" as in the log, the two never sent
+    # are "not run (stopped)", and the progress forms count them the same way.
+    practice["claude"].set_fault("hang_mid_stream", after=1)
+    run = orch.map([f"q{i} hi" for i in range(4)], vessels=["claude"], per_vessel=2, progress=False)
+    poll(lambda: len(asked(practice["claude"])) == 2, what="two calls mid-answer")
+    run.stop()
+    assert run.done() and run.status == "stopped"
+    df = run.df
+    assert sorted(df.outcome) == ["cancelled", "cancelled", "not run (stopped)", "not run (stopped)"]
+    stopped = df[df.outcome == "cancelled"]
+    log = orch.log.df
+    logged = log[log.outcome == "cancelled"]
+    assert sorted(stopped.call_id) == sorted(logged.call_id) and len(logged) == 2
+    assert set(stopped.error_kind) == {"cancelled"} and set(stopped.vessel) == {"claude"}
+    by_call = logged.set_index("call_id")
+    assert list(stopped.latency_s) == list(by_call.loc[stopped.call_id, "latency_s"]) and stopped.latency_s.all()
+    counts = run.snapshot().slots["claude"]
+    assert (counts.done, counts.failed, counts.cancelled, run.snapshot().finished) == (0, 0, 2, 2)
+    assert "claude 0/4 (2 cancelled)" in line(run.snapshot())
+    practice["claude"].clear_fault()
+    again = orch.map([f"q{i} hi" for i in range(4)], vessels=["claude"], per_vessel=2, progress=False)
+    assert list(again.wait(timeout=60).df.outcome) == ["ok"] * 4  # a cancelled pair is asked again
 
 
 def test_same_run_again_resumes_and_other_options_do_not(orch, practice):
@@ -274,7 +301,10 @@ def test_progress_forms():
     text = line(snap)
     assert "run abcdef01 running 10/20" in text and "ollama 4/10 (1 failed, 2 in flight)" in text
     assert "0:30 elapsed, ~0:30 left" in text
-    assert "<td>ollama</td><td>4/10</td><td>1</td><td>2</td>" in table_html(snap)
+    assert "<td>ollama</td><td>4/10</td><td>1</td><td>0</td><td>2</td>" in table_html(snap)
+    stopped = Snapshot("abcdef0123456789", "stopped", 30.0, {"ollama": SlotCounts(10, 4, 1, 0, cancelled=2)})
+    assert "stopped 7/10" in line(stopped) and "ollama 4/10 (1 failed, 2 cancelled)" in line(stopped)
+    assert "<th>cancelled</th>" in table_html(stopped) and "<td>1</td><td>2</td><td>0</td>" in table_html(stopped)
     out = io.StringIO()
     term = TerminalProgress(out)
     term.draw(snap)

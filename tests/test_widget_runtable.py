@@ -54,7 +54,9 @@ def test_a_run_fills_the_table_by_deltas_then_puts_it_whole_in_the_trait_once(pa
     assert cell["outcome"] == "ok" and cell["html"] == "<p>b says <strong>hello</strong>.</p>\n"
     assert cell["latency_s"] >= cell["ttft_s"] > 0 and cell["tokens_out"] == 3 and "vessel" not in cell
     assert cmp.table_progress["status"] == "done" and cmp.table_progress["finished"] == 60
-    assert cmp.table_progress["slots"]["a"] == {"total": 30, "done": 30, "failed": 0, "in_flight": 0, "paused_s": 0}
+    assert cmp.table_progress["slots"]["a"] == {
+        "total": 30, "done": 30, "failed": 0, "cancelled": 0, "in_flight": 0, "paused_s": 0,
+    }  # fmt: skip
 
 
 def test_cells_in_flight_are_marked_while_the_run_goes(pair):
@@ -183,6 +185,29 @@ def test_stop_from_the_view_stops_the_run_and_keeps_what_finished(pair):
     assert run.status == "stopped" and cmp.table_progress["status"] == "stopped"
     flat = [c for row in cmp.table["cells"] for c in row]
     assert any(c is None for c in flat) and any(c is not None and c["outcome"] == "ok" for c in flat)
+
+
+def test_a_pair_stopped_mid_call_shows_cancelled_as_run_df_and_the_log_say(pair):
+    o, fakes = pair
+    for f in fakes.values():
+        f.pace = 30.0  # the first word never comes before the stop
+    cmp = CompareWidget(o, vessels=["a", "b"])
+    run = cmp.map(["q0", "q1", "q2"], per_vessel=1, progress=False)
+    poll(lambda: all(len(f.requests) == 1 for f in fakes.values()), what="one call sent to each vessel")
+    cmp._handle_custom_msg({"t": "stop"}, [])
+    run.wait(timeout=30)
+    cmp._follower.wait(10)
+    assert list(run.df.outcome) == ["cancelled", "cancelled"] + ["not run (stopped)"] * 4
+    assert [r["outcome"] for r in o.log.rows] == ["cancelled", "cancelled"]
+    first, *rest = cmp.table["cells"]
+    assert [c["outcome"] for c in first] == ["cancelled", "cancelled"] and rest == [[None, None], [None, None]]
+    assert first[0]["error"] == "stopped by the caller"
+    assert cmp.table_progress["slots"]["a"] | cmp.table_progress["slots"]["b"] == {
+        "total": 3, "done": 0, "failed": 0, "cancelled": 1, "in_flight": 0, "paused_s": 0,
+    }  # fmt: skip
+    text = cmp._fallback["text/plain"]
+    assert "a: cancelled: stopped by the caller" in text and "failed" not in text
+    assert "<strong>cancelled</strong>" in cmp._fallback["text/html"]
 
 
 def test_busy_widgets_refuse_clearly_and_one_prompt_brings_the_columns_back(pair):

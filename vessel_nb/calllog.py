@@ -179,6 +179,15 @@ class CallLog:
         seen = {(r["call_id"], r["attempt"]) for r in rows}
         return [r for r in found if (r["call_id"], r["attempt"]) not in seen] + rows
 
+    def newest(self, run_id: str, run_item: str, since: int = 0) -> dict[str, Any] | None:
+        """This session's newest row of one pair of a run (a copy), among the rows logged after
+        the first ``since``; None when there is none."""
+        with self._cond:
+            for r in reversed(self._rows[since:]):
+                if r["run_item"] == run_item and r["run_id"] == run_id:
+                    return dict(r)
+        return None
+
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (waiting at most ``timeout``) and release the file.
 

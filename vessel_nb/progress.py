@@ -29,6 +29,8 @@ class SlotCounts:
     in_flight: int = 0
     paused_s: float = 0.0
     """seconds the vessel asked the run to wait (429), 0 when not paused"""
+    cancelled: int = 0
+    """sent, then stopped with the run (logged 'cancelled'); pairs never sent are not counted"""
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Snapshot:
 
     @property
     def finished(self) -> int:
-        return sum(c.done + c.failed for c in self.slots.values())
+        return sum(c.done + c.failed + c.cancelled for c in self.slots.values())
 
     @property
     def total(self) -> int:
@@ -81,6 +83,8 @@ def line(snap: Snapshot) -> str:
         extra = []
         if c.failed:
             extra.append(f"{c.failed} failed")
+        if c.cancelled:
+            extra.append(f"{c.cancelled} cancelled")
         if c.in_flight:
             extra.append(f"{c.in_flight} in flight")
         if c.paused_s:
@@ -98,7 +102,8 @@ def line(snap: Snapshot) -> str:
 def table_html(snap: Snapshot) -> str:
     """The notebook form: one row per vessel."""
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{c.done}/{c.total}</td><td>{c.failed}</td><td>{c.in_flight}</td>"
+        f"<tr><td>{html.escape(name)}</td><td>{c.done}/{c.total}</td><td>{c.failed}</td><td>{c.cancelled}</td>"
+        f"<td>{c.in_flight}</td>"
         f"<td>{f'{c.paused_s:.0f}s (429)' if c.paused_s else ''}</td></tr>"
         for name, c in snap.slots.items()
     )
@@ -108,7 +113,7 @@ def table_html(snap: Snapshot) -> str:
         f"<div><b>run {html.escape(snap.run_id[:8])}</b> {html.escape(snap.status)} · "
         f"{snap.finished}/{snap.total} · {_clock(snap.elapsed_s)} elapsed"
         f"{f', ~{_clock(eta)} left' if eta is not None else ''}{html.escape(_money(snap))}{resumed}"
-        "<table><tr><th>vessel</th><th>done</th><th>failed</th><th>in flight</th><th>paused</th></tr>"
+        "<table><tr><th>vessel</th><th>done</th><th>failed</th><th>cancelled</th><th>in flight</th><th>paused</th></tr>"
         f"{rows}</table></div>"
     )
 

@@ -1,8 +1,9 @@
 """The rows of ``run.df``: one per prompt × vessel pair, built from how the pair ended.
 
 A pair ends answered (now, or in an earlier session: the log holds its answer), failed,
-refused (a private prompt sent nowhere), not asked (its vessel kept refusing), or not
-reached (the run ended first). Each becomes one row with the same columns, so a table
+refused (a private prompt sent nowhere), not asked (its vessel kept refusing), cancelled
+(the run was stopped while its call was going: the log says "cancelled" too), or not run
+(the run ended before it was sent). Each becomes one row with the same columns, so a table
 of a run in progress reads the same as the finished one.
 """
 
@@ -19,8 +20,10 @@ COLUMNS = [
     "tokens_in", "tokens_out", "tokens_reasoning", "tokens_cached", "cost_usd", "call_id", "retries", "resumed",
 ]  # fmt: skip
 """the columns of ``run.df``: ``outcome`` is ok, error, refused (a private prompt that no local
-vessel could take: it was sent nowhere), pending or not run; ``withheld`` counts the private
-turns of a prompt's conversation left out of what a cloud vessel was sent"""
+vessel could take: it was sent nowhere), cancelled (sent, then stopped with the run: its log
+row says cancelled), pending, or not run (stopped) / not run (budget) (never sent);
+``withheld`` counts the private turns of a prompt's conversation left out of what a cloud
+vessel was sent"""
 
 
 def resumed(row: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +88,16 @@ def failed(pair: Pair, err: BaseException, tries: int) -> dict[str, Any]:
         "error": str(err),
         "error_kind": "private" if refused else kind,
         "call_id": last.call_id if last else None,
+        "retries": tries,
+    }
+
+
+def cancelled(pair: Pair, attempt: dict[str, Any], tries: int) -> dict[str, Any]:
+    """The row of a pair stopped while its call was going, from the log's ``cancelled`` row
+    (``text`` stays empty: what arrived before the stop is in the log's ``response``)."""
+    return {
+        **empty(pair, "cancelled"),
+        **{k: attempt.get(k) for k in ("vessel", "model", "error", "error_kind", "ttft_s", "latency_s", "call_id")},
         "retries": tries,
     }
 

@@ -149,6 +149,7 @@ class Run:
                 self._reserved += reserve
                 seen_round = gate.rounds
                 self._asking.add(pair.item)
+                logged = len(self.orch.log)
                 try:
                     gen = self.orch._core(
                         list(pair.messages), vessel=vessel, run_id=self.run_id, run_item=pair.item, **self._options
@@ -172,6 +173,9 @@ class Run:
                         self._last_refusal[pair.slot] = str(err)
                     self._rows[pair.item] = runrows.failed(pair, err, tries)
                     return
+                except asyncio.CancelledError:
+                    self._stopped_while_asking(pair, logged, tries)
+                    raise
                 finally:
                     self._asking.discard(pair.item)
                 self._reserved -= reserve
@@ -179,6 +183,14 @@ class Run:
                 self._spend_attempts(reply.attempts)
                 self._rows[pair.item] = runrows.answered(pair, reply, tries)
                 return
+
+    def _stopped_while_asking(self, pair: Pair, logged: int, tries: int) -> None:
+        # The run is being stopped. A pair whose call had begun was sent: the log holds its
+        # attempt as "cancelled", and run.df must say so too, not "not run". One stopped
+        # before any attempt began (waiting for the run's concurrency) stays not run.
+        attempt = self.orch.log.newest(self.run_id, pair.item, since=logged)
+        if attempt is not None and attempt["outcome"] == "cancelled":
+            self._rows[pair.item] = runrows.cancelled(pair, attempt, tries)
 
     # --- budget --------------------------------------------------------------------------------
     def _reserve(self, pair: Pair) -> float | None:
@@ -223,6 +235,8 @@ class Run:
             counts = slots[item.rsplit("@", 1)[1]]
             if row["outcome"] == "ok":
                 counts.done += 1
+            elif row["outcome"] == "cancelled":
+                counts.cancelled += 1
             else:
                 counts.failed += 1
         try:
@@ -317,7 +331,8 @@ class Run:
 
     @property
     def df(self) -> pd.DataFrame:
-        """One row per prompt × vessel, in prompt order; pairs not asked (yet) say so in ``outcome``."""
+        """One row per prompt × vessel, in prompt order; pairs not sent (yet) say so in ``outcome``:
+        pending, not run (stopped), not run (budget); a pair stopped mid-call says cancelled."""
         import pandas as pd
 
         rows = []

@@ -1,9 +1,10 @@
 """A prompt set in the CompareWidget's live table, in a real JupyterLab: a small run fills
 the table as pairs finish (a failed pair shown as such, progress in the header and under
-the cell that runs it), a routed run has one column naming who answered, light and dark
-themes, then the saved notebook reopened without a kernel shows the table again — from the
-saved widget state, and as the static HTML a viewer without widgets gets. Last, lesson 4
-itself, Run All in a practice-mode kernel as ``make lab`` gives it; and the table in Notebook 7.
+the cell that runs it), a routed run has one column naming who answered, a run stopped
+mid-call shows that pair cancelled and the other not run, light and dark themes, then the
+saved notebook reopened without a kernel shows the table again — from the saved widget
+state, and as the static HTML a viewer without widgets gets. Last, lesson 4 itself, Run All
+in a practice-mode kernel as ``make lab`` gives it; and the table in Notebook 7.
 
 The tests are steps on one shared page, in order: a failure names its step and the page is
 dumped under that name (test-artifacts/failure-<step>.*).
@@ -70,6 +71,24 @@ def table_notebook(fleet) -> nbformat.NotebookNode:
             "late"
         ),
         nbformat.v4.new_code_cell("late_run.wait();"),
+        # a run stopped while its first call is mid-answer (a practice server of the kernel's
+        # own that sends one piece, then waits): that pair is cancelled, the other never sent
+        nbformat.v4.new_code_cell(
+            "import time\n"
+            "from vessel_nb.practice import PracticeServer\n"
+            'hanging = PracticeServer("ollama", vessel="hanging").start()\n'
+            'hanging.set_fault("hang_mid_stream", after=1)\n'
+            'stop_orch = AIOrchestrator({"hanging": OllamaAdapter(model=orch.vessels["ollama"].model, '
+            "base_url=hanging.base_url)}, log_path=False)\n"
+            'stopped = vnb.CompareWidget(stop_orch, title="stopped set")\n'
+            'stopped_run = stopped.map(["Stop 0", "Stop 1"], per_vessel=1, progress=False)\n'
+            'while not any(r.path == "/api/chat" for r in hanging.requests):\n'
+            "    time.sleep(0.05)\n"
+            "stopped_run.stop()\n"
+            "hanging.clear_fault()\n"
+            "hanging.stop()\n"
+            "stopped"
+        ),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -164,6 +183,22 @@ def test_a_view_opened_mid_run_catches_up_then_follows(step):
     assert while_running >= 2, f"the late view showed {while_running} cells while its run went on"
 
 
+def test_a_run_stopped_mid_call_shows_the_pair_cancelled_and_the_rest_not_run(step, artifacts):
+    page = step.page
+    view = page.locator(".vnb-cmp.vnb-table-mode", has=page.locator(".vnb-title", has_text="stopped set"))
+    view.locator('.vnb-rt[data-status="stopped"]').wait_for(timeout=WAIT)
+    view.scroll_into_view_if_needed()
+    cancelled = view.locator('.vnb-rt-cell[data-outcome="cancelled"]')
+    cancelled.locator(".vnb-rt-cancelled").wait_for(timeout=WAIT)  # filled once its row is near
+    assert cancelled.count() == 1
+    assert cancelled.locator(".vnb-rt-cancelled").text_content() == "cancelled: stopped by the caller"
+    not_run = view.locator('.vnb-rt-cell[data-outcome="not-run"]')
+    assert not_run.count() == 1 and view.locator(".vnb-rt-cell").count() == 2
+    assert not_run.evaluate("el => getComputedStyle(el, '::before').content") == '"not run"'
+    assert view.locator(".vnb-rt-counts").inner_text() == "0/2 · 1 cancelled"
+    view.screenshot(path=str(artifacts / "runtable-stopped.png"))
+
+
 def test_dark_theme(step, artifacts):
     page = step.page
     set_theme(page, "JupyterLab Dark")
@@ -181,7 +216,7 @@ def test_reopened_without_a_kernel_the_table_is_still_there(step, artifacts):
     saved = json.loads((root / "table.ipynb").read_text())
     state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     tables = [m["state"]["table"] for m in state.values() if m["state"].get("table")]
-    assert len(tables) == 3 and all(t["cells"] for t in tables)
+    assert len(tables) == 4 and all(t["cells"] for t in tables)
     outputs = [o for c in saved["cells"] for o in c.get("outputs", [])]
     fallbacks = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
     static = next(f for f in fallbacks if "prompt set" in f and "Question 3: why?" in f)

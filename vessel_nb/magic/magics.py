@@ -187,7 +187,12 @@ class AskMagics(Magics):
                 raise
             display(run.df[_OVER_COLUMNS])
             snap = run.snapshot()
-            line = f"stopped — you interrupted the run after {snap.finished} of {snap.total} answers; the rest were cancelled"
+            done = sum(c.done for c in snap.slots.values())
+            cancelled = sum(c.cancelled for c in snap.slots.values())
+            line = (
+                f"stopped — you interrupted the run after {done} of {snap.total} answers; "
+                f"{cancelled} calls going were cancelled, {snap.total - snap.finished} not run"
+            )
             if not self.reraise_interrupt:
                 print(line[0].upper() + line[1:])
                 return None

@@ -113,6 +113,7 @@ def progress_of(snap: Snapshot) -> dict[str, Any]:
                 "total": c.total,
                 "done": c.done,
                 "failed": c.failed,
+                "cancelled": c.cancelled,
                 "in_flight": c.in_flight,
                 "paused_s": round(c.paused_s, 1),
             }

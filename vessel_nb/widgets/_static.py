@@ -134,12 +134,17 @@ def _words(fragment: str | None, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _failed_word(cell: dict[str, Any]) -> str:
+    # a pair stopped mid-call was not a failure of its vessel: say what the log says
+    return "cancelled" if cell.get("outcome") == "cancelled" else "failed"
+
+
 def _cell_html(cell: dict[str, Any] | None) -> str:
     if cell is None:
         return '<td valign="top"><em>not answered</em></td>'
     if cell.get("outcome") != "ok":
         figures = f"<br><sub>{_esc(cell_figures(cell))}</sub>" if cell_figures(cell) else ""
-        return f'<td valign="top"><strong>failed</strong>: {_esc(cell.get("error"))}{figures}</td>'
+        return f'<td valign="top"><strong>{_failed_word(cell)}</strong>: {_esc(cell.get("error"))}{figures}</td>'
     return f'<td valign="top">{cell.get("html") or ""}<sub>{_esc(cell_figures(cell))}</sub></td>'
 
 
@@ -173,7 +178,7 @@ def run_table_fallback(title: str, table: dict[str, Any], progress: dict[str, An
             if cell is None:
                 shown = "not answered"
             elif cell.get("outcome") != "ok":
-                shown = f"failed: {cell.get('error')}"
+                shown = f"{_failed_word(cell)}: {cell.get('error')}"
             else:
                 shown = f"{_words(cell.get('html'))} ({cell_figures(cell)})"
             text.append(f"  {col}: {shown}")

@@ -151,8 +151,9 @@ function cellFigures(cell, routed) {
 }
 
 // What the cell is (cheap, at once) ...
+// "cancelled": sent, then stopped with the run (run.df and the log say so too)
 function markCell(td, cell) {
-  td.dataset.outcome = cell.outcome === "ok" ? "ok" : "error";
+  td.dataset.outcome = cell.outcome === "ok" || cell.outcome === "cancelled" ? cell.outcome : "error";
   td.classList.remove("vnb-rt-asking");
   td.title = cell.cut ? RT_SHOWN_ROWS_NOTE : "";
 }
@@ -161,7 +162,9 @@ function markCell(td, cell) {
 function fillCell(td, cell, routed) {
   const body = cell.outcome === "ok"
     ? h("div", { class: "vnb-md vnb-rt-snippet" }, safeFragment(cell.html))
-    : h("div", { class: "vnb-error", text: `failed: ${cell.error || cell.outcome}` });
+    : cell.outcome === "cancelled"
+      ? h("div", { class: "vnb-rt-cancelled", text: `cancelled: ${cell.error || "stopped"}` })
+      : h("div", { class: "vnb-error", text: `failed: ${cell.error || cell.outcome}` });
   td.replaceChildren(body, cellFigures(cell, routed));
   td.dataset.filled = "1";
 }
@@ -205,7 +208,8 @@ function paintAllCells(v) {
     frame.cells.forEach((row, r) => row.forEach((cell, c) => { if (cell) entries.push([`${r}:${c}`, cell]); }));
     paintCells(v, entries);
     markAsking(v, []);
-    for (const td of v.rt.tds.values()) if (td.dataset.outcome === "pending") td.dataset.outcome = "not-run"; // stopped, or out of budget
+    // never sent: the run was stopped or ran out of budget first (run.df: "not run (...)")
+    for (const td of v.rt.tds.values()) if (td.dataset.outcome === "pending") td.dataset.outcome = "not-run";
   } else if (v.tableStore.key === frame.key) {
     paintCells(v, v.tableStore.cells.entries());
     markAsking(v, v.tableStore.asking);
@@ -236,6 +240,7 @@ function clock(s) {
 function slotCounts(c) {
   const parts = [`${c.done}/${c.total}`];
   if (c.failed) parts.push(`${c.failed} failed`);
+  if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
   if (c.in_flight) parts.push(`${c.in_flight} in flight`);
   if (c.paused_s) parts.push(`paused ${Math.round(c.paused_s)} s (429)`);
   return parts.join(" · ");
