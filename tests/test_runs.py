@@ -3,6 +3,7 @@ stop, resume after SIGKILL, budgets, and the progress forms."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -195,6 +196,60 @@ def test_same_run_again_resumes_and_other_options_do_not(orch, practice):
     assert list(again.df.call_id) == list(first.df.call_id) and list(again.df.text) == list(first.df.text)
     other = orch.map(prompts, vessels=["claude"], temperature=0.2, progress=False).wait(timeout=60)
     assert other.run_id != first.run_id and not other.df.resumed.any()
+
+
+def _png(fill: bytes) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + fill * 32
+
+
+def _chat_bodies(server) -> list[bytes]:
+    return [r.body for r in server.requests if any(p in r.path for p in CHAT_PATHS)]
+
+
+def test_a_resumed_run_knows_an_image_by_its_bytes_not_its_path(orch, practice, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(_png(b"\0"))
+    prompts = ["q1 what is this?", "q2 and now?"]
+    first = orch.map(prompts, vessels=["claude"], images=[photo], progress=False).wait(timeout=60)
+    assert list(first.df.outcome) == ["ok", "ok"]
+    photo.write_bytes(_png(b"\1"))  # another picture at the same path
+    practice["claude"].requests.clear()
+    changed = orch.map(prompts, vessels=["claude"], images=[photo], progress=False).wait(timeout=60)
+    assert changed.run_id != first.run_id and not changed.df.resumed.any()
+    bodies = _chat_bodies(practice["claude"])
+    assert len(bodies) == 2 and all(base64.b64encode(_png(b"\1")) in b for b in bodies)
+    # the same picture again resumes, however it is given: path, str, bytes, data: URL
+    practice["claude"].requests.clear()
+    url = "data:image/png;base64," + base64.b64encode(_png(b"\1")).decode()
+    for given in (photo, str(photo), _png(b"\1"), url):
+        again = orch.map(prompts, vessels=["claude"], images=[given], progress=False).wait(timeout=60)
+        assert again.run_id == changed.run_id and again.df.resumed.all(), type(given)
+    assert not asked(practice["claude"])
+
+
+def test_every_call_of_a_run_sends_the_image_as_it_was_when_the_run_started(orch, practice, tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(_png(b"\0"))
+    practice["claude"].set_fault("slow_first_token", delay=0.2)
+    run = orch.map([f"q{i} hi" for i in range(3)], vessels=["claude"], per_vessel=1, images=[photo], progress=False)
+    poll(lambda: asked(practice["claude"]), what="the first call")
+    photo.write_bytes(_png(b"\1"))  # changed while the run goes
+    assert list(run.wait(timeout=60).df.outcome) == ["ok"] * 3
+    bodies = _chat_bodies(practice["claude"])
+    assert len(bodies) == 3 and all(base64.b64encode(_png(b"\0")) in b for b in bodies)
+
+
+def test_runs_without_images_keep_the_keys_they_had_before_images_were_keyed_by_content():
+    # a log written by an earlier version resumes: these keys were computed before the change
+    from types import SimpleNamespace as NS
+
+    from vessel_nb import runplan
+
+    orch = NS(priority=["x", "y"], vessels={"x": NS(model="m1"), "y": NS(model="m2")}, active=None)
+    items = runplan.prompts_of(["q0 hi", "q1 hi"])
+    assert runplan.run_key(orch, items, ["x", "y"], {"temperature": 0.2, "timeouts": CALM}) == "3d2c77d15e9beeda"
+    assert runplan.run_key(orch, items, ["auto"], {}) == "8d5d7a409ad66141"
+    assert runplan.run_key(orch, items, ["x"], {"images": []}) == "4f60b5d11cac4f81"
 
 
 _CHILD = """

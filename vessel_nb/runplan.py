@@ -4,11 +4,14 @@ A run is every prompt × every vessel slot ("auto" when each prompt is routed as
 would route it). The run key hashes what decides the answers — the prompts, the vessels
 and the models they serve, and the call options — so running the same thing again gets
 the same key, finds the pairs the call log already holds answered, and asks only the rest.
-Time limits and pacing do not change answers, so they are not part of the key.
+Time limits and pacing do not change answers, so they are not part of the key. Images are
+in it by content (a hash of their bytes), not by file path: an image changed on disk at
+the same path is a new run, not a stale answer resumed.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import string
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from .calls import normalize_messages
+from .images import Image
 from .types import Message
 
 if TYPE_CHECKING:
@@ -172,16 +176,25 @@ def run_key(orch: AIOrchestrator, prompts: list[tuple[str, list[Message]]], slot
     """The run's id: a hash of the prompts, the vessels and their models, the call options,
     and for a routed run the priority order and the session's chosen vessel."""
     vessels = list(orch.priority) if slots == [AUTO] else slots
+    keyed = {k: v for k, v in sorted(options.items()) if k not in _NOT_IN_KEY and v is not None}
+    if "images" in keyed:  # loaded by runstart: what is sent, not where it was read from
+        keyed["images"] = [_image_key(img) for img in keyed["images"]]
     described = {
         "prompts": prompts,
         "slots": slots,
         "models": {v: options.get("model") or orch.vessels[v].model for v in vessels},
-        "options": {k: v for k, v in sorted(options.items()) if k not in _NOT_IN_KEY and v is not None},
+        "options": keyed,
     }
     if slots == [AUTO]:  # where a routed prompt goes decides its answer: the order, or `%ask use`
         described["routing"] = {"priority": list(orch.priority), "active": orch.active}
     blob = json.dumps(described, sort_keys=True, default=repr, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _image_key(image: Image) -> dict[str, str]:
+    """An image as the run key knows it: its type and a hash of its bytes (the same picture
+    from a path, bytes or a data: URL gives the same key; a changed file, another)."""
+    return {"mime": image.mime, "sha256": hashlib.sha256(base64.b64decode(image.b64)).hexdigest()}
 
 
 def pairs_of(prompts: list[tuple[str, list[Message]]], slots: list[str]) -> list[Pair]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors as E
 from . import pacing, progress, runplan
+from .images import load_image
 from .runplan import AUTO
 from .runs import Run
 
@@ -54,6 +55,10 @@ def start(
     # bad options are one error before anything is sent: build each distinct call once
     vessel = None if slots == [AUTO] else slots[0]
     orch._core(list(pairs[0].messages), vessel=vessel, **call_options)
+    if call_options.get("images") is not None:
+        # read once, here: every call sends these bytes, and the run key hashes them (a file
+        # changed on disk during the run, or before a rerun, cannot mix into its answers)
+        call_options = {**call_options, "images": [load_image(i) for i in call_options["images"]]}
     if budget_usd is not None:
         _check_budget(orch, slots, budget_usd, call_options.get("model"))
     show = _show(progress)
