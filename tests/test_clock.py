@@ -146,3 +146,22 @@ def test_the_first_token_message_gives_the_limit_as_set(limits, says):
     finally:
         loop.close()
     assert says in str(err)
+
+
+def test_the_liveness_watchdog_is_a_timer_until_its_first_check_is_due():
+    # Ollama probes liveness while it waits for a first token (every 5 s by default); a call
+    # whose answer starts sooner must not pay for a probing task (made, stepped, cancelled)
+    tasks_at_send = []
+
+    def handler(request):
+        tasks_at_send.append(sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks()))
+        return httpx.Response(200, headers={"content-type": "application/x-ndjson"}, stream=Body(3))
+
+    a = OllamaAdapter(model="m", transport=httpx.MockTransport(handler), timeouts=Timeouts())
+    assert a.liveness_every == 5.0
+
+    async def run():
+        return [d.text async for d in a.stream([{"role": "user", "content": "x"}]) if d.text]
+
+    assert asyncio.run(run()) == [" w"] * 3
+    assert tasks_at_send == [["test_the_liveness_watchdog_is_a_timer_until_its_first_check_is_due.<locals>.run"]]

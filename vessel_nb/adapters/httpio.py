@@ -113,7 +113,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
     slot = adapter._pool.slot(adapter.max_connections)
     await slot.acquire()  # before the clock starts: queueing is not the vessel's time
     clock = AttemptClock(loop, t, adapter.liveness_every)
-    watchdog = asyncio.ensure_future(_watch(adapter, clock)) if clock.liveness else None
+    watchdog = _Watchdog(adapter, clock, loop) if clock.liveness else None
     try:
         try:
             async with clock.limit() as cm:
@@ -309,15 +309,43 @@ class _Rest:
                     return done.value
 
 
+class _Watchdog:
+    """While waiting for the first token, check every ``clock.liveness`` seconds that the
+    server is alive (see :func:`_watch`).
+
+    A timer first, the probing task only when the first check is due: nearly every call has
+    its first token long before, and a task per call (made, stepped, cancelled, stepped
+    again) cost about 40 µs of the time to the first token.
+    """
+
+    __slots__ = ("adapter", "clock", "timer", "task")
+
+    def __init__(self, adapter: BaseAdapter, clock: AttemptClock, loop: asyncio.AbstractEventLoop) -> None:
+        self.adapter, self.clock = adapter, clock
+        self.task: asyncio.Task | None = None
+        self.timer: asyncio.TimerHandle | None = loop.call_later(clock.liveness, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        if not self.clock.got_text:
+            self.task = asyncio.ensure_future(_watch(self.adapter, self.clock))
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.task is not None:
+            self.task.cancel()
+
+
 async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
-    """While waiting for the first token, check now and then that the server is alive.
+    """Probe now, and again every ``clock.liveness`` seconds until text arrives.
 
     A cold model load in Ollama can take minutes before the first byte, so the first-token
     limit must be generous; but a server that has stopped answering altogether should not
     keep a notebook waiting that long. A loading server still answers its free probe.
     """
     while not clock.got_text:
-        await asyncio.sleep(clock.liveness)
         # Any HTTP answer shows the server alive (vLLM's 404 for /models/{id} too), so this
         # never asks probe_fallback's second question: one request within min(liveness, 3 s).
         method, path, headers = adapter.probe_request()
@@ -328,6 +356,7 @@ async def _watch(adapter: BaseAdapter, clock: AttemptClock) -> None:
             if not clock.got_text:
                 clock.dead()
             return
+        await asyncio.sleep(clock.liveness)
 
 
 async def _probe_once(adapter: BaseAdapter, method: str, url: str, headers: dict) -> None:
