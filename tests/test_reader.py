@@ -176,11 +176,33 @@ OLLAMA_LINES = [
 ]
 
 
+def _as_delta(reader, got):
+    """A reader's bare text is short for Delta(text=it, model=reader.model)."""
+    if isinstance(got, str):
+        assert got, "a bare text is never empty"
+        return Delta(text=got, model=reader.model)
+    return got
+
+
 @pytest.mark.parametrize("line", OLLAMA_LINES)
 def test_ollama_token_lines_read_the_same_on_both_paths(line):
     reader = OllamaAdapter(model="m").reader()
     text = line.decode().strip()
-    assert reader.line(text) == reader._read(json.loads(text))
+    first, again = reader.line(text), reader.line(text)  # the second may be a bare text
+    assert _as_delta(reader, first) == _as_delta(reader, again) == reader._read(json.loads(text))
+
+
+def test_a_run_of_token_lines_is_bare_text_until_something_changes():
+    reader = OllamaAdapter(model="m").reader()
+    lines = [_token("a"), _token("b"), _token(""), _token("c"), _token("d", model="o"), _token("e", model="o")]
+    lines += [_token("", thinking="t", model="o"), _token("f", model="o")]
+    got = [reader.line(line.decode().strip()) for line in lines]
+    assert got[1] == "b" and got[3] == "c" and got[5] == "e" and got[7] == "f"  # the fast path was taken
+    assert isinstance(got[0], Delta) and isinstance(got[4], Delta)  # a new model is a Delta
+    models = ["m", "m", "m", "m", "o", "o", "o", "o"]
+    assert [Delta(text=g, model=m) if isinstance(g, str) else g for g, m in zip(got, models, strict=True)] == [
+        reader._read(json.loads(line)) for line in lines
+    ]
 
 
 @pytest.mark.parametrize(
@@ -217,16 +239,19 @@ def test_openai_chat_chunks_read_the_same_on_both_paths(event):
 
     reader = OpenAIAdapter(model="m", api_key="k", api="chat").reader()
     data = json.dumps(event)
-    assert reader.event(SSE(data=data)) == reader._read(json.loads(data))
+    first, again = reader.event(SSE(data=data)), reader.event(SSE(data=data))  # the second may be a bare text
+    assert _as_delta(reader, first) == _as_delta(reader, again) == reader._read(json.loads(data))
 
 
 def test_anthropic_text_deltas_read_the_same_on_both_paths():
     from vessel_nb.wire import SSE
 
     reader = ClaudeAdapter(model="m", api_key="k").reader()
-    data = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" hi"}}'
-    sse = SSE(event="content_block_delta", data=data)
-    assert reader.event(sse) == reader._read(sse, json.loads(data)) == Delta(text=" hi")
+    for text in (" hi", ""):
+        data = json.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+        sse = SSE(event="content_block_delta", data=data)
+        got = _as_delta(reader, reader.event(sse))
+        assert got == reader._read(sse, json.loads(data)) == Delta(text=text)
 
 
 @pytest.mark.parametrize(
@@ -280,3 +305,26 @@ def test_a_caller_that_stops_while_the_next_read_waits_closes_the_stream_cleanly
 
     assert asyncio.run(run()) == ["a", "bc"]
     assert closed == ["body", "response"]
+
+
+def test_a_compressed_body_is_decoded_before_it_is_read():
+    import gzip
+
+    body = gzip.compress(b"".join(_token(f" w{i}") for i in range(3)) + DONE)
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]  # split anywhere, as a socket may
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(
+            200, headers={"content-type": NDJSON, "content-encoding": "gzip"}, stream=Reads(*pieces)
+        )
+    )
+    got, err = _deltas(OllamaAdapter(model="m", transport=transport))
+    assert err is None
+    assert "".join(d.text for d in got) == " w0 w1 w2" and got[-1].done
+
+
+def test_a_body_the_transport_has_read_already_is_still_read():
+    body = b"".join(_token(f" w{i}") for i in range(3)) + DONE
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, headers={"content-type": NDJSON}, content=body))
+    got, err = _deltas(OllamaAdapter(model="m", transport=transport))
+    assert err is None
+    assert [d.text for d in got] == [" w0", " w1 w2", ""]

@@ -13,8 +13,8 @@ UTF-8 character. These decoders keep what they cannot finish yet and never guess
 
 from __future__ import annotations
 
-import codecs
 import re
+from codecs import utf_8_decode as _utf8_decode
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -42,15 +42,29 @@ class LineSplitter:
         self._held_len = 0
         self._cr = False  # the last piece ended with CR: maybe the first half of CRLF
         self._max = max_line
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._bytes = b""  # the start of a UTF-8 character split by the piece's end
+
+    def _decode(self, data: bytes, final: bool) -> str:
+        # What codecs' incremental UTF-8 decoder does, without its Python layer (a cost per
+        # piece, and a piece is one token): keep an unfinished character for the next piece.
+        if self._bytes:
+            data = self._bytes + data
+        text, used = _utf8_decode(data, "replace", final)
+        self._bytes = data[used:] if used < len(data) else b""
+        return text
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines completed by them (without their line endings)."""
-        return self._split(self._decoder.decode(data), final=False)
+        text = self._decode(data, False)
+        if not (self._held or self._cr) and text[-1:] == "\n" and "\r" not in text and len(text) <= self._max:
+            lines = text.split("\n")  # the common piece: whole LF-ended lines (one token's)
+            lines.pop()
+            return lines
+        return self._split(text, final=False)
 
     def flush(self) -> list[str]:
         """End of input: return the unterminated last line, if any."""
-        lines = self._split(self._decoder.decode(b"", final=True), final=True)
+        lines = self._split(self._decode(b"", True), final=True)
         if self._held:
             lines.append("".join(self._held))
         self._held, self._held_len = [], 0
@@ -131,14 +145,18 @@ class SSEDecoder:
         """Consume one line (without its ending)."""
         if self._raw:
             return self._raw_line(line)
-        if line[:6] == "data: ":  # the common line, taken without the general parsing below
+        if line[:6] == "data: ":  # the common lines, taken without the general parsing below
             self._data.append(line[6:])
             return None
+        if line[:7] == "event: ":
+            self._event = line[7:]
+            return None
         if line == "":
-            if not self._data:
+            data = self._data
+            if not data:
                 self._event = ""
                 return None
-            sse = SSE(event=self._event or "message", data="\n".join(self._data))
+            sse = SSE(self._event or "message", data[0] if len(data) == 1 else "\n".join(data))
             self._event, self._data = "", []
             return sse
         if line.startswith(":"):

@@ -87,7 +87,7 @@ class _Reader(SSEReader):
         super().__init__(adapter)
         self.counts: dict = {}  # message_start's usage, updated by message_delta's (cumulative)
 
-    def event(self, sse: SSE) -> Delta | None:
+    def event(self, sse: SSE) -> Delta | str | None:
         if sse.raw:
             raise translate.stream_error(
                 self.adapter, f"unexpected data in the stream: {self.adapter.excerpt(sse.data)}"
@@ -98,7 +98,7 @@ class _Reader(SSEReader):
             if delta.__class__ is dict and delta.get("type") == "text_delta":
                 text = delta.get("text")
                 if text.__class__ is str:
-                    return Delta(text=text)
+                    return text or Delta()  # the text alone stands for Delta(text=text): model stays None
         try:
             return self._read(sse, data)
         except shape.ERRORS as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,7 +31,8 @@ _MAX_ERROR_BODY = 64 * 1024
 # After the end-of-stream marker, how long to wait for the body to end (see _drain).
 _DRAIN_SECONDS = 2.0
 
-# Longest stretch the stream loop runs without giving the event loop a turn (see _yielding).
+# Longest stretch the stream loop runs without giving the event loop a turn (reads of
+# buffered data never suspend).
 _TURN_SECONDS = 0.05
 
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=10, keepalive_expiry=60)
@@ -127,15 +128,36 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
             raise clock.timeout_error(adapter) from None
         except httpx.HTTPError as exc:
             raise translate.from_transport(adapter, exc, connect=t.connect) from None
-        # aiter_bytes (not aiter_raw): undoes any Content-Encoding a proxy added
-        chunks = _yielding(response.aiter_bytes(), loop)
-        reader, splitter, joiner = adapter.reader(), LineSplitter(), _Joiner()
+        # The body as received (aiter_raw): aiter_bytes' decoding layer costs per read, and is
+        # only needed when a proxy compressed the body (then it undoes the Content-Encoding)
+        # or when the body was read already (a transport that returned it whole).
+        decoded = response.is_stream_consumed or "content-encoding" in response.headers
+        chunks = response.aiter_bytes() if decoded else response.aiter_raw()
+        read_next = chunks.__anext__
+        reader, splitter = adapter.reader(), LineSplitter()
+        read, joiner = reader.line, _Joiner(reader)
         saw_done = ended = False
         clock.scope = None
+        turn = loop.time() + _TURN_SECONDS
         while not (saw_done or ended):
+            if loop.time() >= turn:
+                # Reads of buffered data never suspend: give the event loop a turn now and
+                # then, or a transport that never waits (a buffered proxy, an in-memory body)
+                # would starve the time limits' timer and every other call of the notebook.
+                if joiner.held is not None:
+                    yield joiner.take()
+                clock.wait()
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:
+                    if clock.expired():
+                        raise clock.timeout_error(adapter) from None
+                    raise
+                finally:
+                    clock.waited()
+                turn = loop.time() + _TURN_SECONDS
             try:
-                clock.wait()  # one lazy timer per attempt, not a timeout scope per read
-                step = anext(chunks, None)
+                step = read_next()
                 try:
                     pending = step.send(None)  # the read, as far as it gets without the network
                 except StopIteration as got:
@@ -143,12 +165,17 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
                 else:
                     # It waits for the network: pass on the text held so far first, then wait.
                     if joiner.held is not None:
-                        clock.waited()
                         inflight = step
                         yield joiner.take()
                         inflight = None
-                        clock.wait()
-                    data = await _Rest(step, pending)
+                    clock.wait()  # one lazy timer per attempt, not a timeout scope per read
+                    try:
+                        data = await _Rest(step, pending)
+                    finally:
+                        clock.waited()
+                    turn = loop.time() + _TURN_SECONDS
+            except StopAsyncIteration:
+                data = None
             except TimeoutError:
                 raise clock.timeout_error(adapter) from None
             except asyncio.CancelledError:
@@ -157,27 +184,46 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
                 raise
             except httpx.HTTPError as exc:
                 raise translate.from_transport(adapter, exc) from None
-            finally:
-                clock.waited()
             try:
                 lines = splitter.feed(data) if data is not None else splitter.flush()
             except LineTooLong as exc:
                 raise translate.stream_error(adapter, str(exc)) from None
             ended = data is None
+            out: list[Delta] = []  # what must go out now, in order (the last text run stays held)
             try:
-                for delta in joiner.feed(_read(reader, lines, ended)):
-                    if (delta.text or delta.thinking) and not clock.got_text:
-                        clock.got_text = True
-                        if watchdog is not None:
-                            watchdog.cancel()
-                    saw_done = delta.done
-                    yield delta
-                    if saw_done:
+                run = joiner.run
+                for line in lines:
+                    got = read(line)
+                    if got is None:
+                        continue
+                    if got.__class__ is str:  # a token's plain text (see Reader.line)
+                        if run is not None:
+                            run.append(got)  # the common case: joined to the text held
+                            continue
+                        got = Delta(text=got, model=reader.model)
+                    out += joiner.push(got)
+                    if got.done:
                         break  # what follows the marker is only read to end the body (_drain)
+                    run = joiner.run
+                else:
+                    if ended:
+                        for got in reader.end():
+                            out += joiner.push(got)
+                            if got.done:
+                                break
             except Exception:
                 if joiner.held is not None:
-                    yield joiner.take()  # the text read before an error is passed on before it
+                    out.append(joiner.take())
+                for delta in out:  # the text read before an error is passed on before it
+                    yield delta
                 raise
+            for delta in out:
+                if not clock.got_text and (delta.text or delta.thinking):
+                    clock.got_text = True
+                    if watchdog is not None:
+                        watchdog.cancel()
+                saw_done = delta.done
+                yield delta
         if joiner.held is not None:
             yield joiner.take()
         if not saw_done:
@@ -198,17 +244,6 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         slot.release()
 
 
-def _read(reader: Reader, lines: list[str], ended: bool) -> Iterator[Delta]:
-    """The Deltas of one network read's lines (and of what the end of the body completes)."""
-    read = reader.line
-    for line in lines:
-        delta = read(line)
-        if delta is not None:
-            yield delta
-    if ended:
-        yield from reader.end()
-
-
 class _Joiner:
     """Joins each run of plain text deltas into one (and each run of plain reasoning deltas).
 
@@ -221,33 +256,39 @@ class _Joiner:
     end, a different model name) goes out alone and in order. Until the first text of the
     attempt went out, deltas go out one by one: the first token is never held. Token counts
     are unaffected: they come from the provider's usage fields.
+
+    ``run`` is the held text's list of parts while a reader's plain ``str`` (text of
+    ``reader.model``, see :meth:`.Reader.line`) may simply be appended to it, else None: the
+    stream loop joins a token there without building a Delta for it.
     """
 
-    __slots__ = ("held", "parts", "prompt")
+    __slots__ = ("held", "parts", "prompt", "reader", "run")
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
         self.held: Delta | None = None
         self.parts: list[str] = []
         self.prompt = True
+        self.run: list[str] | None = None
 
-    def feed(self, deltas: Iterator[Delta]) -> Iterator[Delta]:
-        """What must go out now, in order; the last run of plain text stays held."""
-        for d in deltas:
-            if self.prompt:
-                self.prompt = not (d.text or d.thinking)
-                yield d
-            elif d.usage is None and d.stop_reason is None and not d.done and bool(d.text) != bool(d.thinking):
-                held = self.held
-                if held is not None and held.model == d.model and bool(held.text) == bool(d.text):
-                    self.parts.append(d.text or d.thinking)
-                    continue
-                if held is not None:
-                    yield self.take()
-                self.held, self.parts = d, [d.text or d.thinking]
+    def push(self, d: Delta) -> tuple[Delta, ...]:
+        """Take one delta; return what must go out now, in order."""
+        if self.prompt:
+            self.prompt = not (d.text or d.thinking)
+            return (d,)
+        if d.usage is None and d.stop_reason is None and not d.done and bool(d.text) != bool(d.thinking):
+            held, out = self.held, ()
+            if held is not None and held.model == d.model and bool(held.text) == bool(d.text):
+                self.parts.append(d.text or d.thinking)
             else:
-                if self.held is not None:
-                    yield self.take()
-                yield d
+                if held is not None:
+                    out = (self.take(),)
+                self.held, self.parts = d, [d.text or d.thinking]
+            self.run = self.parts if d.text and d.model == self.reader.model else None
+            return out
+        if self.held is not None:
+            return (self.take(), d)
+        return (d,)
 
     def take(self) -> Delta:
         """The held run as one Delta (there must be one)."""
@@ -258,7 +299,7 @@ class _Joiner:
                 held.text = "".join(parts)
             else:
                 held.thinking = "".join(parts)
-        self.held, self.parts = None, []
+        self.held, self.parts, self.run = None, [], None
         return held
 
 
@@ -438,21 +479,6 @@ def http_timeout(t: Timeouts) -> httpx.Timeout:
     """httpx's limits for an attempt: only connect and write; the attempt clock owns first
     token, idle gap and total, and pool=None because streams queue in ``ClientPool.slot``."""
     return httpx.Timeout(connect=t.connect, read=None, write=t.connect * 4, pool=None)
-
-
-async def _yielding(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> AsyncIterator[bytes]:
-    """Pass the body on, giving the event loop a turn at least every 50 ms.
-
-    The time limits are timers of the event loop: a transport that hands over data without
-    ever suspending (a buffered proxy, an in-memory transport) would starve them, and with
-    them every other call of the notebook. One turn per 50 ms costs nothing measurable.
-    """
-    turn = loop.time() + _TURN_SECONDS
-    async for chunk in chunks:
-        yield chunk
-        if loop.time() >= turn:
-            await asyncio.sleep(0)
-            turn = loop.time() + _TURN_SECONDS
 
 
 async def _read_limited(response: httpx.Response) -> bytes:

@@ -183,7 +183,7 @@ class _Reader(Reader):
 
     __slots__ = ()
 
-    def line(self, line: str) -> Delta | None:
+    def line(self, line: str) -> Delta | str | None:
         if not line or line.isspace():
             return None
         obj = shape.load(self.adapter, line, "line in the stream")
@@ -192,7 +192,11 @@ class _Reader(Reader):
             if msg.__class__ is dict and msg.keys() <= _MESSAGE_KEYS:
                 text, thinking, model = msg.get("content", ""), msg.get("thinking", ""), obj.get("model")
                 if text.__class__ is str and thinking.__class__ is str and (model is None or model.__class__ is str):
-                    return Delta(text=text, thinking=thinking, model=model or None)
+                    model = model or None
+                    if text and not thinking and model == self.model:
+                        return text  # Delta(text=text, model=self.model), without building it
+                    self.model = model
+                    return Delta(text=text, thinking=thinking, model=model)
         try:
             return self._read(obj)
         except shape.ERRORS as exc:

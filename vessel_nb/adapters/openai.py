@@ -228,7 +228,7 @@ class _ChatReader(SSEReader):
 
     __slots__ = ()
 
-    def event(self, sse: SSE) -> Delta | None:
+    def event(self, sse: SSE) -> Delta | str | None:
         adapter = self.adapter
         if sse.raw:
             raise translate.from_event(adapter, sse.data)
@@ -246,9 +246,12 @@ class _ChatReader(SSEReader):
                         and delta.keys() <= _DELTA_KEYS
                         and (model is None or model.__class__ is str)
                     ):
-                        text = delta.get("content")
+                        text, model = delta.get("content"), model or None
                         if text is None or text.__class__ is str:
-                            return Delta(text=text or "", model=model or None)
+                            if text and model == self.model:
+                                return text  # Delta(text=text, model=self.model), without building it
+                            self.model = model
+                            return Delta(text=text or "", model=model)
         try:
             return self._read(data)
         except shape.ERRORS as exc:

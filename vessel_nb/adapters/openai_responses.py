@@ -107,7 +107,7 @@ class Reader(SSEReader):
 
     __slots__ = ()
 
-    def event(self, sse: SSE) -> Delta | None:
+    def event(self, sse: SSE) -> Delta | str | None:
         adapter = self.adapter
         if sse.raw:  # a bare JSON error body in the stream
             raise translate.from_event(adapter, sse.data)
@@ -118,7 +118,7 @@ class Reader(SSEReader):
             raise translate.stream_error(adapter, f"unexpected event data: {adapter.excerpt(sse.data)}")
         kind = data.get("type") or sse.event
         if kind == "response.output_text.delta":
-            return Delta(text=_text(data.get("delta")))
+            return _text(data.get("delta")) or Delta()  # the text alone stands for Delta(text=...)
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return Delta(thinking=_text(data.get("delta")))
         if kind == "response.reasoning_summary_part.added" and _int(data.get("summary_index")):

@@ -23,14 +23,21 @@ if TYPE_CHECKING:
 class Reader:
     """One attempt's stream, read a line at a time (a new reader per attempt)."""
 
-    __slots__ = ("adapter",)
+    __slots__ = ("adapter", "model")
 
     def __init__(self, adapter: BaseAdapter) -> None:
         self.adapter = adapter
+        self.model: str | None = None
+        """the model of the text a plain ``str`` from :meth:`line` stands for"""
 
-    def line(self, line: str) -> Delta | None:
+    def line(self, line: str) -> Delta | str | None:
         """Read one line (without its ending); the Delta it completes, if any. In-band errors
-        and data of the wrong shape raise the vessel's StreamError."""
+        and data of the wrong shape raise the vessel's StreamError.
+
+        A non-empty ``str`` is short for ``Delta(text=it, model=self.model)``: the fast path
+        of the common token hands over its bare text, which the stream loop appends to the
+        text it holds without building a Delta per token (``model`` changes only on a line
+        that returns a Delta)."""
         raise NotImplementedError
 
     def end(self) -> Iterator[Delta]:
@@ -47,7 +54,7 @@ class SSEReader(Reader):
         super().__init__(adapter)
         self._sse = SSEDecoder()
 
-    def line(self, line: str) -> Delta | None:  # noqa: D102
+    def line(self, line: str) -> Delta | str | None:  # noqa: D102
         sse = self._sse.line(line)
         return None if sse is None else self.event(sse)
 
@@ -57,6 +64,6 @@ class SSEReader(Reader):
             if delta is not None:
                 yield delta
 
-    def event(self, sse: SSE) -> Delta | None:
-        """Read one complete event."""
+    def event(self, sse: SSE) -> Delta | str | None:
+        """Read one complete event (a ``str`` as in :meth:`Reader.line`)."""
         raise NotImplementedError
