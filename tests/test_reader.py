@@ -328,3 +328,39 @@ def test_a_body_the_transport_has_read_already_is_still_read():
     got, err = _deltas(OllamaAdapter(model="m", transport=transport))
     assert err is None
     assert [d.text for d in got] == [" w0", " w1 w2", ""]
+
+
+GEMINI_EVENTS = [
+    {
+        "candidates": [{"content": {"parts": [{"text": "Ray"}], "role": "model"}, "index": 0}],
+        "usageMetadata": {"promptTokenCount": 15, "candidatesTokenCount": 2, "totalTokenCount": 17},
+        "modelVersion": "gemini-2.5-flash-lite",
+        "responseId": "r",
+    },
+    {"candidates": [{"content": {"parts": [{"text": "leigh"}], "role": "model"}}], "modelVersion": "g"},
+    {"candidates": [{"content": {"parts": [{"text": ""}], "role": "model"}}]},
+    {"candidates": [{"content": {"parts": [{"text": "x", "thought": True}], "role": "model"}}]},
+    {"candidates": [{"content": {"parts": [{"text": "end"}], "role": "model"}, "finishReason": "STOP"}]},
+    {"candidates": [{"content": {"parts": [{"text": "a"}, {"text": "b"}], "role": "model"}}]},
+]
+
+
+@pytest.mark.parametrize("event", GEMINI_EVENTS)
+def test_gemini_events_read_the_same_on_both_paths(event):
+    from vessel_nb import GeminiAdapter
+    from vessel_nb.wire import SSE
+
+    reader = GeminiAdapter(model="m", api_key="k").reader()
+    data = json.dumps(event)
+    first, again = reader.event(SSE(data=data)), reader.event(SSE(data=data))  # the second may be a bare text
+    assert _as_delta(reader, first) == _as_delta(reader, again) == reader._read(json.loads(data))
+
+
+def test_responses_text_deltas_read_the_same_as_a_delta():
+    from vessel_nb.adapters import openai_responses
+    from vessel_nb.wire import SSE
+
+    reader = openai_responses.Reader(OpenAIAdapter(model="m", api_key="k", api="responses"))
+    for text in ("Paris", ""):
+        data = json.dumps({"type": "response.output_text.delta", "delta": text, "item_id": "i", "output_index": 1})
+        assert _as_delta(reader, reader.event(SSE(event="response.output_text.delta", data=data))) == Delta(text=text)

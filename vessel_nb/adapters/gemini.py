@@ -75,13 +75,38 @@ class GeminiAdapter(BaseAdapter):
         return "GET", f"/v1beta/models/{quote(self.model, safe='')}", self._headers()
 
 
+# A text event is {"candidates": [{"content": {"parts": [{"text"}], "role"}, "index"}],
+# "usageMetadata", "modelVersion", "responseId"}: with no other keys it is read at once;
+# anything else (a finishReason, a thought, safety ratings, an error) takes the checking path.
+_EVENT_KEYS = frozenset(("candidates", "usageMetadata", "modelVersion", "responseId", "createTime"))
+_CANDIDATE_KEYS = frozenset(("content", "index"))
+_CONTENT_KEYS = frozenset(("parts", "role"))
+
+
 class _Reader(SSEReader):
     """streamGenerateContent events until one carries a finishReason."""
 
     __slots__ = ()
 
-    def event(self, sse: SSE) -> Delta | None:
+    def event(self, sse: SSE) -> Delta | str | None:
         data = shape.load(self.adapter, sse.data)
+        if data.__class__ is dict and data.keys() <= _EVENT_KEYS:
+            candidates = data.get("candidates")
+            if candidates.__class__ is list and len(candidates) == 1:
+                cand = candidates[0]
+                content = cand.get("content") if cand.__class__ is dict and cand.keys() <= _CANDIDATE_KEYS else None
+                if content.__class__ is dict and content.keys() <= _CONTENT_KEYS:
+                    parts = content.get("parts")
+                    part = parts[0] if parts.__class__ is list and len(parts) == 1 else None
+                    if part.__class__ is dict and part.keys() == {"text"}:
+                        text, model, u = part["text"], data.get("modelVersion"), data.get("usageMetadata")
+                        if text.__class__ is str and (model is None or model.__class__ is str):
+                            model = model or None
+                            if u is None and text and model == self.model:
+                                return text  # Delta(text=text, model=self.model), without building it
+                            if u is None or u.__class__ is dict:
+                                self.model = model
+                                return Delta(text=text, usage=_usage(u) if u else None, model=model)
         try:
             return self._read(data)
         except shape.ERRORS as exc:
