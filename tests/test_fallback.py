@@ -197,3 +197,16 @@ def test_a_failure_after_answer_text_is_still_an_interruption():
         _chunks(orch)
     assert info.value.partial_text == "Blue."
     assert orch.log.rows[-1]["outcome"] == "interrupted"
+
+
+def test_attempt_timestamps_are_utc_with_milliseconds_across_a_second(monkeypatch):
+    from vessel_nb import fallback
+
+    now = iter([1761499281.196, 1761499281.9995, 1761499282.0004, 1761499281.5])
+    monkeypatch.setattr(fallback.time, "time", lambda: next(now))
+    assert [fallback._utc_now() for _ in range(4)] == [
+        "2025-10-26T17:21:21.196Z",
+        "2025-10-26T17:21:21.999Z",
+        "2025-10-26T17:21:22.000Z",
+        "2025-10-26T17:21:21.500Z",  # the clock went back: that second is formatted again
+    ]

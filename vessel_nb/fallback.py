@@ -63,8 +63,18 @@ class Call:
         return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
 def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+    """Now as ISO-8601 UTC with milliseconds, e.g. ``2025-10-26T17:21:21.196Z``."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    second = _second  # one read: another thread may replace it meanwhile
+    if second[0] != whole:  # strftime once per second, not once per attempt (~5 us each)
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{second[1]}.{int(now * 1000) % 1000:03d}Z"
 
 
 async def attempt_in_turn(

@@ -45,7 +45,7 @@ class Task:
     def parse(cls, task: Mapping[str, Any] | Task | None) -> Task:
         """Validate a task dict; unknown keys are an error, not silently ignored."""
         if task is None:
-            return cls()
+            return _NO_NEEDS if cls is Task else cls()
         if isinstance(task, Task):
             return task
         if not isinstance(task, Mapping):
@@ -59,6 +59,10 @@ class Task:
         if wrong is not None:
             raise E.ConfigError(f"task[{wrong[0]!r}] must be True or False, not {type(wrong[1]).__name__} {wrong[1]!r}")
         return cls(**task)
+
+
+_NO_NEEDS = Task()
+"""what a call without ``task=`` needs (shared: it is frozen)"""
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,9 @@ class BaseAdapter:
         """Every address is meant to be on this machine: a loopback IP, or ``localhost``
         (whose addresses are checked at every connection, see :mod:`vessel_nb.locality`).
         A pool with one host elsewhere is not: locality is the pool's, not one host's."""
-        return all(_url_claims_loopback(h) for h in self.hosts)
+        if self._hostpool is None:  # read several times per call: the one-host case without a generator
+            return _url_claims_loopback(self.base_url)
+        return all(_url_claims_loopback(h) for h in self._hostpool.hosts)
 
     @property
     def local(self) -> bool:
