@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11+, pip; apt for the browser):
 #   make lab   - the lessons in JupyterLab (practice vessels when no Ollama / no keys)
 #   make test  - the whole test suite (unit, practice servers, kernel, nbval, browser)
-#   make bench - the comparison with raw httpx and the peers (BENCH_ARGS=--quick for a short run)
+#   make bench - the comparison with raw httpx and the peers (BENCH_ARGS=--quick for a short run;
+#                BENCH_ARGS="--only long,runs" for some sections alone)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -57,17 +57,25 @@ def free_port() -> int:
 
 
 def stats(values: list[float]) -> dict[str, float]:
+    """Median and p95, and the fastest round and lower quartile: on a shared machine other
+    processes only ever add time, so the low end moves least from run to run."""
     values = sorted(values)
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return {"median": statistics.median(values), "p95": p95, "n": len(values)}
+    q1 = values[round(0.25 * (len(values) - 1))]
+    return {"median": statistics.median(values), "p95": p95, "min": values[0], "q1": q1, "n": len(values)}
 
 
 async def rounds(
-    contenders: dict[str, Any], n: int, count: int, n_of: dict[str, int] | None = None
+    contenders: dict[str, Any],
+    n: int,
+    count: int,
+    n_of: dict[str, int] | None = None,
+    count_of: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each contender once per round, order rotating; one short warm-up call each first.
-    ``n_of`` gives some contenders a shorter answer (their tokens/s is computed from it)."""
-    n_of = n_of or {}
+    ``n_of`` gives some contenders a shorter answer (their tokens/s is computed from it),
+    ``count_of`` fewer rounds (they sit out the later ones)."""
+    n_of, count_of = n_of or {}, count_of or {}
     names = list(contenders)
     for name in names:
         await contenders[name].call(20)
@@ -77,6 +85,8 @@ async def rounds(
     for r in range(count):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
+            if r >= count_of.get(name, count):
+                continue
             start = time.perf_counter()
             ttft, got = await contenders[name].call(n_of.get(name, n))
             totals[name].append(time.perf_counter() - start)
@@ -89,6 +99,8 @@ async def rounds(
         if ttfts[name]:
             out[name]["ttft"] = stats(ttfts[name])
         out[name]["tokens_per_s"] = n_of.get(name, n) / out[name]["total"]["median"]
+        out[name]["tokens_per_s_best"] = n_of.get(name, n) / out[name]["total"]["min"]
+        out[name]["totals"] = [round(t, 5) for t in totals[name]]  # each round, for latest.json
     return out
 
 
@@ -123,20 +135,43 @@ def contenders(base: str) -> tuple[dict[str, Any], dict[str, str], Any]:
 
 
 #: peers that take over a minute for 20,000 tokens on a loaded 2-core machine: timed on fewer
+#: tokens (their tokens/s from those), in the long-answer section's first rounds only
 SLOW = ("LiteLLM acompletion (openai)", "pydantic-ai Agent (openai)")
+#: the openai SDK streams ~5,000 tokens/s here (4 s for 20,000): timed on fewer tokens, every round
+SLOWISH = ("openai SDK",)
 
 
-async def answers(base: str, n: int, count: int, *, slow_n: int | None = None) -> dict[str, Any]:
+async def answers(
+    base: str,
+    n: int,
+    count: int,
+    *,
+    n_of: dict[str, int] | None = None,
+    count_of: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Short or long answers, every contender, interleaved rounds."""
     made, missing, orch = contenders(base)
-    n_of = {name: slow_n for name in SLOW if slow_n and name in made}
+    n_of = {k: v for k, v in (n_of or {}).items() if k in made}
+    count_of = {k: v for k, v in (count_of or {}).items() if k in made}
     try:
-        result = await rounds(made, n, count, n_of)
+        result = await rounds(made, n, count, n_of, count_of)
     finally:
         for peer in made.values():
             await peer.close()
         orch.close()
-    return {"n": n, "rounds": count, "results": result, "missing": missing, "n_of": n_of}
+    return {"n": n, "rounds": count, "results": result, "missing": missing, "n_of": n_of, "count_of": count_of}
+
+
+async def long_answers(base: str, quick: bool = False) -> dict[str, Any]:
+    """20,000-token answers over enough rounds for a steady verdict: on this shared 2-core
+    machine three rounds moved a contender's median by ±40% from one run to the next, while
+    the fastest round of twelve moved by a few percent (the report's verdict uses it)."""
+    n_of = {name: 2000 for name in SLOW} | {name: 5000 for name in SLOWISH}
+    count_of = {name: 1 if quick else 3 for name in SLOW}
+    return await answers(base, 20000, 2 if quick else LONG_ROUNDS, n_of=n_of, count_of=count_of)
+
+
+LONG_ROUNDS = 12
 
 
 # --- failover and recovery ---------------------------------------------------------------------
@@ -340,6 +375,7 @@ async def concurrency(base: str, sizes: list[int], count: int) -> dict[str, Any]
             out[str(size)] = {
                 k: stats(v) if v else {"median": None, "note": failed.get(k, "")} for k, v in walls.items()
             }
+            out.setdefault("runs", {})[str(size)] = reps
     finally:
         for peer in made.values():
             await peer.close()
@@ -374,8 +410,9 @@ _FIRST_USE = (
 )
 
 
-def imports(count: int) -> dict[str, Any]:
-    """Fresh-interpreter import times (median), and %load_ext in an IPython shell.
+def imports(count: int, peer_count: int = 3) -> dict[str, Any]:
+    """Fresh-interpreter import times (median), and %load_ext in an IPython shell: vessel_nb's
+    cases (the targets) ``count`` times, httpx and the peers (6 s for LiteLLM) ``peer_count``.
 
     Each case runs once untimed first, allowed to write bytecode (``PYTHONDONTWRITEBYTECODE``
     dropped): a pip-installed package has its .pyc compiled at install, so what a user waits
@@ -397,13 +434,16 @@ def imports(count: int) -> dict[str, Any]:
     notes: dict[str, str] = {}
     for code in cases.values():
         subprocess.run([sys.executable, "-c", code], capture_output=True, env=env)
-    for _ in range(count):
+    for r in range(count):
         for name, code in cases.items():
-            if name in notes:
+            if name in notes or (r >= peer_count and "vessel_nb" not in name):
                 continue
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
             if proc.returncode:
                 notes[name] = proc.stderr.strip().splitlines()[-1][:120] if proc.stderr.strip() else "failed"
             else:
                 times[name].append(float(proc.stdout.strip().splitlines()[-1]))
-    return {k: ({"median": statistics.median(v)} if v else {"note": notes.get(k, "")}) for k, v in times.items()}
+    return {
+        k: ({"median": statistics.median(v), "n": len(v)} if v else {"note": notes.get(k, "")})
+        for k, v in times.items()
+    }

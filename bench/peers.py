@@ -8,6 +8,7 @@ A peer whose package is not installed is reported as missing, not skipped silent
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -51,11 +52,18 @@ def _prompt(n: int) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"n={n}"}]
 
 
+#: raw httpx's time limits: like vessel_nb's adapters (adapters/httpio.py ``http_timeout``) and the
+#: ollama client, no timer per read (httpx re-arms one for every read of the socket); one limit for
+#: the whole call instead (``Raw.texts``), as vessel_nb keeps one timer per attempt
+RAW_TIMEOUT = httpx.Timeout(30, read=None)
+RAW_CALL_LIMIT = 300.0
+
+
 class Raw:
     """Raw httpx: stream the body, split lines, json.loads each, read to the end (pool reuse)."""
 
-    def __init__(self, base: str, protocol: str = "ollama") -> None:
-        self.client = httpx.AsyncClient(limits=LIMITS, timeout=30)
+    def __init__(self, base: str, protocol: str = "ollama", timeout: Any = RAW_TIMEOUT) -> None:
+        self.client = httpx.AsyncClient(limits=LIMITS, timeout=timeout)
         self.protocol = protocol
         self.url = (
             base + {"ollama": "/api/chat", "openai": "/v1/chat/completions", "anthropic": "/v1/messages"}[protocol]
@@ -70,7 +78,7 @@ class Raw:
     async def texts(self, n: int):
         """The answer's text pieces, as they arrive."""
         body = {"model": "bench", "messages": _prompt(n), "stream": True, "max_tokens": n}
-        async with self.client.stream("POST", self.url, json=body) as r:
+        async with asyncio.timeout(RAW_CALL_LIMIT), self.client.stream("POST", self.url, json=body) as r:
             async for line in r.aiter_lines():
                 if self.protocol == "ollama":
                     text = json.loads(line)["message"]["content"] if line else ""
@@ -106,8 +114,6 @@ class RawViaLoop:
         return tally.result()
 
     async def close(self) -> None:
-        import asyncio
-
         from vessel_nb import loop as bg
 
         await asyncio.wrap_future(bg.submit(self.raw.close()))

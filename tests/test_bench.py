@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bench import compare, peers, report
 
 
@@ -20,15 +22,20 @@ def test_the_bench_server_answers_every_protocol_with_the_asked_length():
             orch.close()
 
 
-def _section(**totals):
-    return {
-        "n": 20,
-        "rounds": 1,
-        "results": {
-            name: {"total": {"median": t, "p95": t}, "ttft": {"median": t / 2, "p95": t}, "tokens_per_s": 20 / t}
-            for name, t in totals.items()
-        },
-    }
+def _section(fastest=None, **totals):
+    """A section's figures: each contender's median ``totals``; its fastest round is the
+    median unless ``fastest`` says otherwise."""
+    fastest = fastest or {}
+    results = {}
+    for name, t in totals.items():
+        best = fastest.get(name, t)
+        results[name] = {
+            "total": {"median": t, "p95": t, "min": best, "q1": best},
+            "ttft": {"median": t / 2, "p95": t},
+            "tokens_per_s": 20 / t,
+            "tokens_per_s_best": 20 / best,
+        }
+    return {"n": 20, "rounds": 1, "results": results}
 
 
 def test_a_missed_speed_target_names_the_cost_of_crossing_threads_measured_in_the_same_run():
@@ -81,3 +88,41 @@ def test_targets_are_met_not_met_or_not_measured():
             "memory": {"error": "x"},
         }
     )
+
+
+def test_the_long_answer_verdict_compares_each_sdk_on_its_own_protocol_from_the_fastest_rounds():
+    long_ = _section(
+        fastest={"ollama SDK": 0.9, "vessel_nb stream (ollama)": 1.0},
+        **{
+            "raw httpx (ollama)": 1.0,
+            "vessel_nb stream (ollama)": 1.2,  # medians: the SDK looks faster...
+            "ollama SDK": 1.1,
+            "raw httpx (anthropic)": 0.5,
+            "vessel_nb stream (anthropic)": 0.8,
+            "anthropic SDK": 1.0,
+        },
+    )
+    row = "`orch.stream`, 20,000 tokens, tokens/s vs raw"
+    measured, verdict = {r[0]: (r[2], r[3]) for r in report.targets({"long": long_})}[row]
+    # ...and on the fastest rounds (and lower quartiles) it is: 1.11x raw against vessel_nb's 1.00x
+    assert verdict == "**not met** — ollama SDK streams faster than vessel_nb on ollama"
+    assert "ollama: vessel_nb 1.00× (median 0.83×), ollama SDK 1.11×" in measured
+    assert "anthropic: vessel_nb 0.62× (median 0.62×), anthropic SDK 0.50×" in measured
+    long_["results"]["ollama SDK"]["total"]["q1"] = 1.05  # the lower quartiles disagree
+    verdict = {r[0]: r[3] for r in report.targets({"long": long_})}[row]
+    assert verdict.startswith("**not met** — ollama SDK and vessel_nb on ollama are too close to call")
+    assert "1.11× against 1.00× in the fastest rounds, 0.95× against 1.00× in the lower quartiles" in verdict
+    long_["results"]["ollama SDK"]["total"]["min"] = 1.0  # a tie is not a loss
+    assert {r[0]: r[3] for r in report.targets({"long": long_})}[row] == "**met**"
+
+
+def test_only_runs_the_named_sections_and_refuses_an_unknown_one(monkeypatch, capsys):
+    from bench import __main__ as cli
+
+    assert {"short", "long", "failover", "recovery", "concurrency", "import", "memory", "panels", "runs"} <= set(
+        cli.SECTIONS
+    )
+    monkeypatch.setattr("sys.argv", ["python -m bench", "--only", "long,speed"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert "unknown section 'speed'; the sections: short, long," in capsys.readouterr().err
