@@ -126,3 +126,39 @@ def test_only_runs_the_named_sections_and_refuses_an_unknown_one(monkeypatch, ca
     with pytest.raises(SystemExit):
         cli.main()
     assert "unknown section 'speed'; the sections: short, long," in capsys.readouterr().err
+
+
+def test_the_prompt_set_section_says_which_bound_sets_the_ideal_and_where_the_loop_time_went():
+    from bench import runs
+
+    vessel = {
+        "calls": 1100,
+        "limit": 8,
+        "429s": 100,
+        "alone_s": 0.005,
+        "cpu_ms": 3.0,
+        "paused_s": 10.0,
+        "ideal_s": 10.7,
+    }
+    sec = {
+        "pairs": 4000,
+        "wall_s": 20.0,
+        "ideal_s": 13.2,
+        "vessels_bound_s": 10.7,
+        "loop_bound_s": 13.2,
+        "loop": {"cpu_s": 12.0, "waited_s": 6.0, "idle_s": 2.0},
+        "wall_over_ideal": 1.52,
+        "pairs_per_s": 200.0,
+        "peak_rss_growth_mb": 2.0,
+        "lost": 0,
+        "answered_twice": 0,
+        "failed_rows": 0,
+        "vessels": {"claude": vessel},
+    }
+    text = runs.markdown(sec)
+    assert "the vessels' bound, 10.7 s" in text and "the event loop's, 13.2 s" in text
+    assert "on a CPU 12.0 s, waiting for a CPU 6.0 s" in text and "idle 2.0 s" in text
+    assert "the wall would have been 14.00 s (×1.06 the ideal)" in text
+    assert "| claude | 8 | 1100 | 100 | 0.005 | 3.0 | 10.0 | 10.7 |" in text
+    sec["loop"] = {"cpu_s": 12.0, "waited_s": None, "idle_s": None}  # not Linux: no split
+    assert "on a CPU 12.0 s." in runs.markdown(sec)
