@@ -30,6 +30,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ def prompt_sets(prompts: int = 1000) -> dict[str, Any]:
         rss_before = _rss_mb()
         mine.send("go")
         cpu0, waited0 = bg.run_sync(_loop_clock())
-        started = time.perf_counter()
+        started, started_epoch = time.perf_counter(), time.time()
         try:
             run = orch.map(texts, vessels=vessels, progress=False).wait()
         finally:
@@ -133,12 +134,16 @@ def prompt_sets(prompts: int = 1000) -> dict[str, Any]:
                 "SELECT COUNT(*) FROM attempts WHERE vessel = ? AND run_id = ? AND outcome != 'unhealthy'",
                 [v, run.run_id],
             ).fetchone()
+            ends = conn.execute(
+                "SELECT started_at, latency_s FROM attempts WHERE vessel = ? AND run_id = ?", [v, run.run_id]
+            ).fetchall()
+            done_at = max(datetime.fromisoformat(t).timestamp() + (lat or 0) for t, lat in ends) - started_epoch
             pace = run.pacing[v]
             latency, cpu = alone[v]
             ideal = calls * latency / pace["limit"] + pace["paused_s"]
             per_vessel[v] = {"calls": calls, "limit": pace["limit"], "429s": pace["rate_limited"], "alone_s":
                              round(latency, 4), "cpu_ms": round(cpu * 1000, 2), "paused_s": pace["paused_s"],
-                             "ideal_s": round(ideal, 2)}  # fmt: skip
+                             "ideal_s": round(ideal, 2), "done_at_s": round(done_at, 2)}  # fmt: skip
         answered = dict(
             conn.execute(
                 "SELECT run_item, COUNT(*) FROM attempts WHERE outcome = 'ok' AND run_id = ? GROUP BY run_item",
@@ -184,7 +189,7 @@ def markdown(sec: dict[str, Any]) -> str:
         return f"## Prompt sets (orch.map)\n\nnot measured: {sec.get('error') if sec else 'no figures'}\n"
     rows = "\n".join(
         f"| {name} | {v['limit']} | {v['calls']} | {v['429s']} | {v['alone_s']} | {v.get('cpu_ms', '—')} "
-        f"| {v['paused_s']} | {v['ideal_s']} |"
+        f"| {v['paused_s']} | {v['ideal_s']} | {v.get('done_at_s', '—')} |"
         for name, v in sec["vessels"].items()
     )
     loop = sec.get("loop", {})
@@ -207,8 +212,9 @@ def markdown(sec: dict[str, Any]) -> str:
         " calls × one call's time alone ÷ its limit + the seconds its 429s paused it), and the event"
         f" loop's, {sec.get('loop_bound_s')} s (every call's CPU on vessel_nb's one loop thread, measured"
         f" alone). During the run {where}.\n\n"
-        "| vessel | limit | calls | 429s | one call alone s | loop CPU per call ms | paused s | vessel's bound s |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "| vessel | limit | calls | 429s | one call alone s | loop CPU per call ms | paused s | vessel's bound s "
+        "| its last call ended at s |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
         f"{rows}\n"
     )
 

@@ -139,6 +139,7 @@ def test_the_prompt_set_section_says_which_bound_sets_the_ideal_and_where_the_lo
         "cpu_ms": 3.0,
         "paused_s": 10.0,
         "ideal_s": 10.7,
+        "done_at_s": 19.5,
     }
     sec = {
         "pairs": 4000,
@@ -159,6 +160,6 @@ def test_the_prompt_set_section_says_which_bound_sets_the_ideal_and_where_the_lo
     assert "the vessels' bound, 10.7 s" in text and "the event loop's, 13.2 s" in text
     assert "on a CPU 12.0 s, waiting for a CPU 6.0 s" in text and "idle 2.0 s" in text
     assert "the wall would have been 14.00 s (×1.06 the ideal)" in text
-    assert "| claude | 8 | 1100 | 100 | 0.005 | 3.0 | 10.0 | 10.7 |" in text
+    assert "| claude | 8 | 1100 | 100 | 0.005 | 3.0 | 10.0 | 10.7 | 19.5 |" in text
     sec["loop"] = {"cpu_s": 12.0, "waited_s": None, "idle_s": None}  # not Linux: no split
     assert "on a CPU 12.0 s." in runs.markdown(sec)
