@@ -29,6 +29,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from . import doorbell
+
 #: items read ahead before the producer waits for the consumer
 LIMIT = 256
 #: items after which a waiting consumer is woken without waiting for the producer to pause
@@ -51,6 +53,7 @@ class Handoff:
     ) -> None:
         self._factory = agen_factory
         self._loop = loop
+        self._bell = doorbell.for_loop(loop)  # the wake-ups of every stream share the loop's
         self._limit = max(1, limit)
         self._lock = threading.Lock()
         self._items: deque[Any] = deque()
@@ -66,7 +69,7 @@ class Handoff:
 
     def start(self) -> Handoff:
         """Schedule the producer on the background loop; returns at once."""
-        self._loop.call_soon_threadsafe(self._start_here)
+        self._bell.ring(self._start_here)
         return self
 
     # --- producer side (background loop thread) -------------------------------------------
@@ -149,7 +152,7 @@ class Handoff:
         space, self._space = self._space, None
         if space is not None:
             self.wakeups += 1
-            self._loop.call_soon_threadsafe(_resolve, space)
+            self._bell.ring(_resolve, space)
         return batch
 
     def _end(self) -> list[Any]:
@@ -190,7 +193,7 @@ class Handoff:
                 if self._done:
                     return self._end()
                 fut = loop.create_future()
-                self._wake = functools.partial(_call_threadsafe, loop, fut)
+                self._wake = functools.partial(_call_threadsafe, doorbell.for_loop(loop), fut)
             try:
                 await fut
             finally:
@@ -208,9 +211,9 @@ class Handoff:
             self._items.clear()
             space, self._space = self._space, None
         if task is not None:
-            self._loop.call_soon_threadsafe(task.cancel)
+            self._bell.ring(task.cancel)
         elif space is not None:
-            self._loop.call_soon_threadsafe(_resolve, space)
+            self._bell.ring(_resolve, space)
         return False
 
     def stop_sync(self, timeout: float = 10.0) -> None:
@@ -234,8 +237,8 @@ class Handoff:
             pass
 
 
-def _call_threadsafe(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
+def _call_threadsafe(bell: doorbell.Doorbell, fut: asyncio.Future[None]) -> None:
     try:
-        loop.call_soon_threadsafe(_resolve, fut)
+        bell.ring(_resolve, fut)
     except RuntimeError:  # the consumer's loop was closed: nobody is waiting any more
         pass

@@ -1,0 +1,73 @@
+"""Callbacks for an event loop from other threads, with one wake-up for many of them.
+
+Why: ``loop.call_soon_threadsafe`` writes a byte to the loop's self-pipe every time. Each
+write is a system call that wakes the other thread, which then wants the GIL back; with
+hundreds of streams crossing threads at once (``orch.stream`` from a notebook's loop, see
+:mod:`.handoff`) the two threads spent their time handing the GIL to each other, a few
+times per call. A :class:`Doorbell` rings the loop once and runs every callback queued
+until the loop gets to them, in the order they came, each in the context it was queued in
+(as ``call_soon_threadsafe`` would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+
+class Doorbell:
+    """Queue callbacks for ``loop`` from any thread; the loop is woken once per batch."""
+
+    __slots__ = ("loop", "_lock", "_queued", "_rung", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._queued: list[tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...]]] = []
+        self._rung = False  # True only while a run of the queue is scheduled on the loop
+
+    def ring(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop soon. RuntimeError when the loop is closed."""
+        item = (contextvars.copy_context(), fn, args)
+        with self._lock:
+            self._queued.append(item)
+            if self._rung:
+                return  # the loop is rung already and has not got to the queue yet
+            try:
+                self.loop.call_soon_threadsafe(self._run)
+            except RuntimeError:  # the loop is closed: nothing queued will ever run
+                self._queued.clear()
+                raise
+            # Set only once the run is scheduled: interrupted before (a KeyboardInterrupt
+            # lands between any two steps), the next ring rings, and nothing waits forever.
+            self._rung = True
+
+    def _run(self) -> None:
+        with self._lock:
+            queued, self._queued, self._rung = self._queued, [], False
+        for context, fn, args in queued:
+            try:
+                context.run(fn, *args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # noqa: BLE001 — reported as the loop reports a callback's error
+                self.loop.call_exception_handler({"message": f"Exception in callback {fn!r}", "exception": exc})
+
+
+_bells: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Doorbell] = weakref.WeakKeyDictionary()
+_bells_lock = threading.Lock()
+
+
+def for_loop(loop: asyncio.AbstractEventLoop) -> Doorbell:
+    """The doorbell of ``loop`` (one per loop, so its callbacks share the wake-ups)."""
+    bell = _bells.get(loop)
+    if bell is None:
+        with _bells_lock:
+            bell = _bells.get(loop)
+            if bell is None:
+                bell = _bells[loop] = Doorbell(loop)
+    return bell
