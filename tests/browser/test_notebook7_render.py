@@ -35,8 +35,10 @@ from .test_panels_render import (
     cell_index_of,
     distance_from_end,
     hostile_fleet,  # noqa: F401 — the module fixture, shared
+    jump_to_latest,
     open_page,
     render_notebook,
+    scroll_up_while_answering,
 )
 
 pytestmark = pytest.mark.browser
@@ -169,14 +171,7 @@ def test_nb7_insert_cell(nb7):
 
 def test_nb7_views_follow_and_one_scrolled_up_offers_jump_to_latest(nb7):
     page, views = nb7.page, nb7.views
-    second = ask_in_view(page, views.first, "And again.")
-    sid = second.get_attribute("data-id")
-    views.nth(1).locator(f'.vnb-entry[data-id="{sid}"][data-status="streaming"]').wait_for()
-    views.nth(1).locator(".vnb-transcript").evaluate(
-        "(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }"
-    )
-    for i in (0, 1):
-        views.nth(i).locator(f'.vnb-entry[data-id="{sid}"][data-status="done"]').wait_for(timeout=WAIT)
+    scroll_up_while_answering(page, views.first, views.nth(1), "And again.")
     assert distance_from_end(views.first) < 40, "the view did not follow the answer"
     assert distance_from_end(views.nth(1)) > 200, "a view scrolled up was pulled down"
     views.nth(1).locator(".vnb-jump").wait_for(state="visible")
@@ -215,11 +210,7 @@ def test_nb7_dark_theme_reads(nb7, artifacts):
     cmp.screenshot(path=str(artifacts / "render-notebook7-compare-dark.png"))
     out.scroll_into_view_if_needed()
     out.screenshot(path=str(artifacts / "render-notebook7-ask-dark.png"))
-    views.nth(1).locator(".vnb-jump").click()
-    page.wait_for_function(
-        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
-        arg=views.nth(1).locator(".vnb-transcript").element_handle(),
-    )
+    jump_to_latest(page, views.nth(1))
     set_theme(page, "JupyterLab Light")
 
 
@@ -248,21 +239,13 @@ def test_nb7_view_shown_again_opens_at_the_end_and_follows(nb7, artifacts):
     again.scroll_into_view_if_needed()
     again.screenshot(path=str(artifacts / "render-notebook7-chat-shown-again.png"))
     # scrolled up while the next answer streams: it stays put and offers "Jump to latest"
-    fourth = ask_in_view(page, views.first, "And the last one.")
-    fid = fourth.get_attribute("data-id")
-    again.locator(f'.vnb-entry[data-id="{fid}"][data-status="streaming"]').wait_for()
-    again.locator(".vnb-transcript").evaluate("(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }")
-    again.locator(f'.vnb-entry[data-id="{fid}"][data-status="done"]').wait_for(timeout=WAIT)
+    scroll_up_while_answering(page, views.first, again, "And the last one.")
     assert distance_from_end(again) > 200, "a view shown again, scrolled up, was pulled down"
     jump = again.locator(".vnb-jump")
     jump.wait_for(state="visible")
     again.scroll_into_view_if_needed()
     again.screenshot(path=str(artifacts / "render-notebook7-chat-shown-again-jump.png"))
-    jump.click()
-    page.wait_for_function(
-        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
-        arg=again.locator(".vnb-transcript").element_handle(),
-    )
+    jump_to_latest(page, again)
     jump.wait_for(state="hidden")
 
 

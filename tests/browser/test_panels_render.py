@@ -177,6 +177,29 @@ def distance_from_end(view) -> float:
     return view.locator(".vnb-transcript").evaluate("(t) => t.scrollHeight - t.scrollTop - t.clientHeight")
 
 
+def scroll_up_while_answering(page, asker, watched, prompt: str) -> str:
+    """Ask ``prompt`` in the chat view ``asker``; as the answer starts streaming in the view
+    ``watched``, scroll that view's transcript to the top, as a reader going back would.
+    Returns the entry's id once the answer is done in both views (the steps that check
+    following and "Jump to latest" in JupyterLab and Notebook 7)."""
+    entry = ask_in_view(page, asker, prompt)
+    eid = entry.get_attribute("data-id")
+    watched.locator(f'.vnb-entry[data-id="{eid}"][data-status="streaming"]').wait_for()
+    watched.locator(".vnb-transcript").evaluate("(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }")
+    for view in (asker, watched):
+        view.locator(f'.vnb-entry[data-id="{eid}"][data-status="done"]').wait_for(timeout=WAIT)
+    return eid
+
+
+def jump_to_latest(page, view) -> None:
+    """Click the view's "Jump to latest" and wait until its transcript shows the end."""
+    view.locator(".vnb-jump").click()
+    page.wait_for_function(
+        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
+        arg=view.locator(".vnb-transcript").element_handle(),
+    )
+
+
 # --- JupyterLab ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lab_page(browser, lab, hostile_fleet):
@@ -266,23 +289,12 @@ def test_lab_views_follow_the_newest_message_and_a_view_shown_again_opens_at_the
     page, views = lab_state.page, lab_state.views
     # follow the newest message: both views end at the bottom; scrolled up, a view stays
     # put and offers "Jump to latest"; a view shown again opens at the bottom
-    second = ask_in_view(page, views.first, "And again.")
-    sid = second.get_attribute("data-id")
-    views.nth(1).locator(f'.vnb-entry[data-id="{sid}"][data-status="streaming"]').wait_for()
-    views.nth(1).locator(".vnb-transcript").evaluate(
-        "(t) => { t.scrollTop = 0; t.dispatchEvent(new Event('scroll')); }"
-    )
-    for i in (0, 1):
-        views.nth(i).locator(f'.vnb-entry[data-id="{sid}"][data-status="done"]').wait_for(timeout=WAIT)
+    scroll_up_while_answering(page, views.first, views.nth(1), "And again.")
     assert distance_from_end(views.first) < 40, "the view did not follow the answer"
     assert distance_from_end(views.nth(1)) > 200, "a view scrolled up was pulled down"
     jump = views.nth(1).locator(".vnb-jump")
     assert jump.is_visible()
-    jump.click()
-    page.wait_for_function(
-        "(t) => t.scrollHeight - t.scrollTop - t.clientHeight < 40",
-        arg=views.nth(1).locator(".vnb-transcript").element_handle(),
-    )
+    jump_to_latest(page, views.nth(1))
     assert not jump.is_visible()
     shown_again = page.locator(".jp-Notebook .jp-Cell").nth(cell_index_of(page, views.nth(1)))
     shown_again.locator(".jp-InputArea-editor").click()
