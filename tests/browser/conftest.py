@@ -78,7 +78,11 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# The servers below are package-scoped: they end with the browser tests, not with the session.
+# A Jupyter server (jupyter_server 2.21) can keep the ZeroMQ sockets of a kernel it has shut
+# down and reconnect to that kernel's ports every ~100 ms; alive through tests/reliability, it
+# once greeted a privacy trap that the OS had given one of those ports (see traps.ByteTrap).
+@pytest.fixture(scope="package")
 def slow_fleet():
     """The four practice servers, replying at a pace a person (and a test) can watch."""
     from vessel_nb.practice import PracticeFleet
@@ -88,7 +92,7 @@ def slow_fleet():
     fleet.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory, artifacts):
     """A JupyterLab server of our own: yields (base_url, root_dir)."""
     home = tmp_path_factory.mktemp("lab")
@@ -287,7 +291,7 @@ def _need_notebook7() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notebook7(tmp_path_factory, artifacts):
     """A Jupyter Notebook 7 server of our own, started like ``lab``: yields (base_url, root_dir)."""
     _need_notebook7()
@@ -338,10 +342,22 @@ def practice_kernel(lab, tmp_path):
         yield PRACTICE_KERNEL, log
     finally:
         # shut its kernels down, so later tests share the server with no leftover kernel
-        for session in json.loads(_get(base + "/api/sessions")):
-            if session["kernel"]["name"] == PRACTICE_KERNEL:
-                _api(base, "DELETE", f"/api/sessions/{session['id']}")
+        stop_kernels(base, PRACTICE_KERNEL)
         shutil.rmtree(spec_dir)
+
+
+def stop_kernels(base: str, spec: str) -> None:
+    """Shut down the kernels of ``spec`` in the server at ``base``, each once no page is
+    connected to it: a kernel shut down under an open websocket leaves the server
+    reconnecting to its ports every ~100 ms (jupyter_server 2.21), which outlives the page."""
+    for session in json.loads(_get(base + "/api/sessions")):
+        if session["kernel"]["name"] != spec:
+            continue
+        kernel = f"{base}/api/kernels/{session['kernel']['id']}"
+        deadline = time.monotonic() + 10
+        while json.loads(_get(kernel)).get("connections") and time.monotonic() < deadline:
+            time.sleep(0.05)  # the closed page's websocket is still being closed on the server
+        _api(base, "DELETE", f"/api/sessions/{session['id']}")
 
 
 def _api(base: str, method: str, path: str) -> bytes:

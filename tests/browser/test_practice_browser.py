@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .conftest import _api, _free_port, _get
+from .conftest import _free_port, _get, stop_kernels
 from .test_frontends import WAIT, ask_answer, cell, no_error_outputs, run_all, wait_all_ran
 
 pytestmark = pytest.mark.browser
@@ -70,9 +70,7 @@ def binder_kernel(frontend, tmp_path):
         assert BINDER_KERNEL in json.loads(_get(base + "/api/kernelspecs"))["kernelspecs"]
         yield BINDER_KERNEL
     finally:
-        for session in json.loads(_get(base + "/api/sessions")):
-            if session["kernel"]["name"] == BINDER_KERNEL:
-                _api(base, "DELETE", f"/api/sessions/{session['id']}")
+        stop_kernels(base, BINDER_KERNEL)
         shutil.rmtree(spec_dir)
 
 

@@ -8,7 +8,7 @@ from vessel_nb.practice import PracticeFleet
 
 from .echo import EchoServer
 from .loopback import ask_shell
-from .traps import start_traps
+from .traps import jupyter_servers_left, start_traps
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,10 @@ def fleet():
 @pytest.fixture(scope="module")
 def traps(fleet):
     """Byte-counting traps posing as the cloud vessels, in front of the practice fleet."""
+    # A Jupyter server still running reconnects to the ports of kernels it shut down; a trap
+    # given one of them would count its greeting. The browser tests' servers end with them.
+    left = jupyter_servers_left()
+    assert not left, f"a Jupyter server an earlier test started is still running: {left[0][:200]}"
     t = start_traps(fleet)
     yield t
     for trap in t.values():

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
+from pathlib import Path
 
 from vessel_nb import ClaudeAdapter, GeminiAdapter, OpenAIAdapter
 from vessel_nb.practice.fleet import MODELS, practice_key
@@ -54,9 +56,11 @@ class ByteTrap(LoopbackServer):
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await src.read(65536):
                     if first and _is_zmtp(data):
-                        # A Jupyter kernel client left by an earlier test keeps reconnecting
-                        # to its dead kernel's port, which the OS may give to this trap: its
-                        # ZeroMQ greeting is not vessel_nb's (which speaks only HTTP).
+                        # A ZeroMQ client of a dead Jupyter kernel (a Jupyter server left
+                        # running keeps reconnecting to its ports) may reach this trap when
+                        # the OS reuses one of them: that greeting is not vessel_nb's (which
+                        # speaks only HTTP). conftest's traps fixture checks no such server
+                        # of this session is left; this guard stays for any other program.
                         self.foreign.append(bytes(data))
                         break
                     first = False
@@ -69,6 +73,21 @@ class ByteTrap(LoopbackServer):
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+
+def jupyter_servers_left() -> list[str]:
+    """Command lines of the Jupyter servers this test process started and has not stopped
+    (read from /proc; an empty list where there is none)."""
+    me, left = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if ppid == me and any(m in cmd for m in ("-m jupyterlab", "-m notebook", "jupyter_server", "jupyter-lab")):
+            left.append(cmd.strip())
+    return left
 
 
 def _is_zmtp(data: bytes) -> bool:
