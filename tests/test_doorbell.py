@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 
 import pytest
 
@@ -90,6 +91,23 @@ def test_an_interrupted_ring_loses_nothing():
     bell.ring(ran.append, 2)  # so this one rings
     loop.run_until_complete(asyncio.sleep(0))
     assert ran == [1, 2] and wakes.calls == 2
+    loop.close()
+
+
+def test_a_ring_lost_between_two_steps_is_rung_again_later():
+    loop = asyncio.new_event_loop()
+    wakes = Counting(loop)
+    bell = doorbell.Doorbell(loop)
+    ran = []
+    # as if interrupted after marking the loop rung and before ringing it
+    bell._queued.append((contextvars.copy_context(), ran.append, (1,)))
+    bell._rung = time.monotonic()
+    bell.ring(ran.append, 2)  # recent: taken as rung, not rung again
+    assert wakes.calls == 0
+    bell._rung -= doorbell._RING_AGAIN
+    bell.ring(ran.append, 3)  # the ring is too old to wait for: rung again
+    loop.run_until_complete(asyncio.sleep(0))
+    assert ran == [1, 2, 3] and wakes.calls == 1
     loop.close()
 
 

@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
+
+#: a ring the loop has not answered for this long is rung again (a lost ring, or a busy loop)
+_RING_AGAIN = 1.0
 
 
 class Doorbell:
@@ -28,27 +32,35 @@ class Doorbell:
         self.loop = loop
         self._lock = threading.Lock()
         self._queued: list[tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...]]] = []
-        self._rung = False  # True only while a run of the queue is scheduled on the loop
+        self._rung: float | None = None  # when the loop was rung for the queue it has not run yet
 
     def ring(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the loop soon. RuntimeError when the loop is closed."""
         item = (contextvars.copy_context(), fn, args)
+        now = time.monotonic()
         with self._lock:
             self._queued.append(item)
-            if self._rung:
+            if self._rung is not None and now - self._rung < _RING_AGAIN:
                 return  # the loop is rung already and has not got to the queue yet
-            try:
-                self.loop.call_soon_threadsafe(self._run)
-            except RuntimeError:  # the loop is closed: nothing queued will ever run
+            self._rung = now
+        # Rung outside the lock: holding it through the system call made the woken loop wait
+        # for it. A ring lost in between (a KeyboardInterrupt lands between any two steps)
+        # is made good by the first ring after _RING_AGAIN: nothing waits forever.
+        try:
+            self.loop.call_soon_threadsafe(self._run)
+        except RuntimeError:  # the loop is closed: nothing queued will ever run
+            with self._lock:
                 self._queued.clear()
-                raise
-            # Set only once the run is scheduled: interrupted before (a KeyboardInterrupt
-            # lands between any two steps), the next ring rings, and nothing waits forever.
-            self._rung = True
+                self._rung = None
+            raise
+        except BaseException:  # interrupted: the next ring rings
+            with self._lock:
+                self._rung = None
+            raise
 
     def _run(self) -> None:
         with self._lock:
-            queued, self._queued, self._rung = self._queued, [], False
+            queued, self._queued, self._rung = self._queued, [], None
         for context, fn, args in queued:
             try:
                 context.run(fn, *args)
