@@ -94,6 +94,29 @@ def test_an_interrupted_ring_loses_nothing():
     loop.close()
 
 
+def test_an_interrupt_inside_a_callback_keeps_the_callbacks_after_it():
+    # On a notebook's own loop a kernel interrupt can land in any callback; the wake-ups
+    # queued after it belong to other streams and must still run.
+    loop = asyncio.new_event_loop()
+    bell = doorbell.Doorbell(loop)
+    ran = []
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    bell.ring(ran.append, 1)
+    bell.ring(interrupted)
+    bell.ring(ran.append, 2)
+    bell.ring(ran.append, 3)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run_until_complete(asyncio.sleep(0))
+    assert ran == [1]
+    bell.ring(ran.append, 4)  # queued after the ones put back
+    loop.run_until_complete(asyncio.sleep(0))
+    assert ran == [1, 2, 3, 4]
+    loop.close()
+
+
 def test_a_ring_lost_between_two_steps_is_rung_again_later():
     loop = asyncio.new_event_loop()
     wakes = Counting(loop)

@@ -61,10 +61,22 @@ class Doorbell:
     def _run(self) -> None:
         with self._lock:
             queued, self._queued, self._rung = self._queued, [], None
-        for context, fn, args in queued:
+        for i, (context, fn, args) in enumerate(queued):
             try:
                 context.run(fn, *args)
             except (SystemExit, KeyboardInterrupt):
+                # An interrupt (the kernel's, on a notebook's own loop) must not lose the
+                # callbacks after this one: they may be other streams' wake-ups, whose
+                # consumers would otherwise wait forever. They go back first in the queue.
+                rest = queued[i + 1 :]
+                if rest:
+                    with self._lock:
+                        self._queued[:0] = rest
+                        ring = self._rung is None
+                        if ring:
+                            self._rung = time.monotonic()
+                    if ring:
+                        self.loop.call_soon(self._run)  # on the loop's own thread: no self-pipe
                 raise
             except BaseException as exc:  # noqa: BLE001 — reported as the loop reports a callback's error
                 self.loop.call_exception_handler({"message": f"Exception in callback {fn!r}", "exception": exc})
