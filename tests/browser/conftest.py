@@ -410,3 +410,54 @@ def set_theme(page, theme: str) -> None:
     page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', { theme })", theme)
     light = "false" if "Dark" in theme else "true"
     page.locator(f'body[data-jp-theme-name="{theme}"][data-jp-theme-light="{light}"]').wait_for(state="attached")
+
+
+# --- reopening a saved notebook without the kernel its widgets lived in ------------------
+MODEL_NOT_FOUND = "Error displaying widget: model not found"
+
+
+def saved_views_have_state(saved: dict) -> None:
+    """Every widget view in the saved notebook's outputs has its model in the saved widget
+    state: then a "model not found" after reopening is not vessel_nb's (nothing left unsaved)."""
+    state = saved["metadata"]["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    shown = [
+        o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        for c in saved["cells"]
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    # a view closed before the save has model_id "": JupyterLab hides it, no model needed
+    assert shown and all(m in state for m in shown if m), (shown, sorted(state))
+
+
+def reopen_without_its_kernel(page, base: str, notebook: str, view: str, artifacts: Path) -> None:
+    """Stop ``notebook``'s kernel (its widget models are gone with it) and reload the page, as
+    a user reopening the saved notebook later does; return once JupyterLab has settled: the
+    new kernel idle and each saved view either drawn (``view`` is shown) or given up on.
+
+    jupyterlab_widgets 3.0.17 (the newest release) races on this path, for a user as for this
+    test: each saved view, drawn before the new kernel exists, starts looking for its model when
+    the widget manager comes with the kernel, and gives up after 2 s (wall clock, with no last
+    look: a loaded browser overshoots). When the manager finishes restoring the saved state
+    just before that (kernel start, two comm_info round trips, the models: about 2 s on a
+    loaded machine), the view sees "restored", shows "model not found" for good and is not
+    redrawn, though its model is there. A user who sees it reloads the page; so does this,
+    once, with the new kernel kept, and writes it down in test-artifacts/. Whatever
+    vessel_nb left unsaved fails both times (see :func:`saved_views_have_state`)."""
+    for session in json.loads(_get(base + "/api/sessions")):
+        if session["path"].endswith(notebook):
+            _api(base, "DELETE", f"/api/sessions/{session['id']}")
+    for attempt in (1, 2):  # the second: the user's reload, the new kernel kept
+        page.reload()
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=90_000)
+        page.wait_for_function(_SETTLED, arg=[view, MODEL_NOT_FOUND], timeout=90_000)
+        if attempt == 2 or MODEL_NOT_FOUND not in page.locator(".jp-Notebook").inner_text():
+            return
+        with (artifacts / "reopen-model-not-found.txt").open("a") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {notebook}: model not found at the first reopen\n")
+
+
+_SETTLED = """([view, notFound]) => {
+  const text = document.querySelector('.jp-Notebook')?.innerText ?? '';
+  return !text.includes('Loading widget...') && (!!document.querySelector(view) || text.includes(notFound));
+}"""

@@ -20,7 +20,7 @@ import pytest
 
 from vessel_nb.practice.fleet import practice_key
 
-from .conftest import _api, _get, set_theme, watch_console
+from .conftest import reopen_without_its_kernel, saved_views_have_state, set_theme, watch_console
 from .test_panels_browser import notebook_source, run_all
 
 pytestmark = pytest.mark.browser
@@ -340,10 +340,8 @@ def test_lab_saved_notebook_reopens_without_a_kernel(lab_state, artifacts):
     assert any("Markdown, please." in f for f in fallbacks), fallbacks
     for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
         assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
-    for session in json.loads(_get(base + "/api/sessions")):  # stop the kernel: its widgets are gone
-        if session["path"].endswith("render.ipynb"):
-            _api(base, "DELETE", f"/api/sessions/{session['id']}")
-    page.reload()
+    saved_views_have_state(saved)
+    reopen_without_its_kernel(page, base, "render.ipynb", ".vnb-chat .vnb-entry .vnb-text h2", artifacts)
     page.locator(".vnb-chat .vnb-entry .vnb-text h2").first.wait_for(timeout=WAIT)
     assert page.locator(".vnb-chat").first.locator(".vnb-entry").count() == 2
     assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()

@@ -21,7 +21,7 @@ import pytest
 
 from vessel_nb.practice.fleet import practice_key
 
-from .conftest import ROOT, _api, _get, set_theme
+from .conftest import ROOT, reopen_without_its_kernel, saved_views_have_state, set_theme
 from .test_frontends import ALL_RAN, CODE_PROMPTS, cell, no_error_outputs, prompts
 from .test_frontends import run_all as run_all_when
 from .test_panels_browser import notebook_source, run_all
@@ -222,10 +222,10 @@ def test_reopened_without_a_kernel_the_table_is_still_there(step, artifacts):
     static = next(f for f in fallbacks if "prompt set" in f and "Question 3: why?" in f)
     for provider in ("anthropic", "openai", "gemini"):  # only the setup cell's source holds a key
         assert practice_key(provider) not in json.dumps(state) + json.dumps(outputs)
-    for session in json.loads(_get(base + "/api/sessions")):  # stop the kernel: its widgets are gone
-        if session["path"].endswith("table.ipynb"):
-            _api(base, "DELETE", f"/api/sessions/{session['id']}")
-    page.reload()
+    saved_views_have_state(saved)
+    reopen_without_its_kernel(
+        page, base, "table.ipynb", '.vnb-cmp.vnb-table-mode .vnb-rt[data-status="done"]', artifacts
+    )
     reopened = page.locator(".vnb-cmp.vnb-table-mode").first
     reopened.locator('.vnb-rt[data-status="done"]').wait_for(timeout=WAIT)
     assert reopened.locator('.vnb-rt-cell[data-outcome="ok"]').count() == PROMPTS * len(VESSELS) - 1
