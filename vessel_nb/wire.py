@@ -55,12 +55,16 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines completed by them (without their line endings)."""
-        text = self._decode(data, False)
-        if not (self._held or self._cr) and text[-1:] == "\n" and "\r" not in text and len(text) <= self._max:
-            lines = text.split("\n")  # the common piece: whole LF-ended lines (one token's)
-            lines.pop()
-            return lines
-        return self._split(text, final=False)
+        if data[-1:] == b"\n" and not (self._held or self._cr or self._bytes) and len(data) <= self._max:
+            # The common piece (one token's): whole lines and nothing held, so no character
+            # is cut at either end, and no line can be too long.
+            text = data.decode("utf-8", "replace")
+            if "\r" not in text:
+                lines = text.split("\n")
+                lines.pop()
+                return lines
+            return self._split(text, final=False)
+        return self._split(self._decode(data, False), final=False)
 
     def flush(self) -> list[str]:
         """End of input: return the unterminated last line, if any."""

@@ -138,9 +138,10 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
         read, joiner = reader.line, _Joiner(reader)
         saw_done = ended = False
         clock.scope = None
-        turn = loop.time() + _TURN_SECONDS
+        now = time.monotonic  # loop.time's clock, without its Python frame (read per read)
+        turn = now() + _TURN_SECONDS
         while not (saw_done or ended):
-            if loop.time() >= turn:
+            if now() >= turn:
                 # Reads of buffered data never suspend: give the event loop a turn now and
                 # then, or a transport that never waits (a buffered proxy, an in-memory body)
                 # would starve the time limits' timer and every other call of the notebook.
@@ -155,7 +156,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
                     raise
                 finally:
                     clock.waited()
-                turn = loop.time() + _TURN_SECONDS
+                turn = now() + _TURN_SECONDS
             try:
                 step = read_next()
                 try:
@@ -173,7 +174,7 @@ async def stream_deltas(adapter: BaseAdapter, messages: list[Message], opts: Cal
                         data = await _Rest(step, pending)
                     finally:
                         clock.waited()
-                    turn = loop.time() + _TURN_SECONDS
+                    turn = now() + _TURN_SECONDS
             except StopAsyncIteration:
                 data = None
             except TimeoutError:
