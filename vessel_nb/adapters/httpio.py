@@ -19,7 +19,7 @@ import httpx
 from .. import errors as E
 from ..types import CallOptions, Delta, Health, Message, Timeouts
 from ..wire import LineSplitter, LineTooLong
-from . import prepared, translate
+from . import prepared, tls, translate
 from .clock import AttemptClock
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class ClientPool:
                 timeout=http_timeout(t),
                 limits=LIMITS,
                 trust_env=trust_env,
+                verify=tls.context(trust_env),
                 follow_redirects=False,
             )
             self._clients[loop] = client
@@ -408,10 +409,12 @@ async def _probe_once(adapter: BaseAdapter, method: str, url: str, headers: dict
         await adapter._client().request(method, url, headers=headers)
         return
     t = adapter.timeouts
+    trust_env = not (adapter.local or adapter.is_loopback)
     async with httpx.AsyncClient(
         transport=adapter._make_transport(),
         timeout=httpx.Timeout(t.connect),
-        trust_env=not (adapter.local or adapter.is_loopback),
+        trust_env=trust_env,
+        verify=tls.context(trust_env),
         follow_redirects=False,
     ) as client:
         await client.request(method, url, headers=headers)

@@ -14,7 +14,7 @@ import httpx
 from .. import address, checks
 from .. import errors as E
 from ..types import Delta, Timeouts
-from . import shape, translate
+from . import shape, tls, translate
 from .base import BaseAdapter, usage
 from .reader import Reader
 
@@ -160,9 +160,11 @@ class OllamaAdapter(BaseAdapter):
         try:
             async with asyncio.timeout(timeout):
                 # a connection of its own, through the same loopback check as calls
+                trust_env = not (self.local or self.is_loopback)
                 async with httpx.AsyncClient(
                     transport=self._make_transport(),
-                    trust_env=not (self.local or self.is_loopback),
+                    trust_env=trust_env,
+                    verify=tls.context(trust_env),
                     follow_redirects=False,
                 ) as client:
                     response = await client.get(self.base_url + "/api/tags", headers=self._headers())
