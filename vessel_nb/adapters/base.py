@@ -1,7 +1,8 @@
 """What an adapter is: its configuration (model, address, key, capabilities) and the
 contract a provider module fills in — how to build its request, how to read its stream,
 and which free endpoint tells whether it is up. The HTTP work they all share (client
-pool, stream loop under the clock, drain, health probe) is in :mod:`.httpio`."""
+pool, stream loop under the clock, drain) is in :mod:`.httpio`, the health probe in
+:mod:`.probes`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .. import errors as E
 from ..images import Image
 from ..types import CallOptions, Delta, Health, Message, Timeouts, Usage
 from . import hosts as hostpool
-from . import httpio
+from . import httpio, probes
 from .reader import Reader
 
 
@@ -329,7 +330,7 @@ class BaseAdapter:
         host at once; up when any host is)."""
         if self.is_pool:
             return await hostpool.probe(self, timeout)
-        return await httpio.probe(self, timeout)
+        return await probes.probe(self, timeout)
 
     async def health_check(self) -> bool:
         """True when the vessel answers its free health probe (as in the lesson)."""

@@ -132,11 +132,11 @@ async def stream_over(adapter: BaseAdapter, messages: Sequence[Message], opts: C
 
 async def probe(adapter: BaseAdapter, timeout: float) -> Health:
     """Health of a pool: up when any host answers its probe; the detail names those down."""
-    from . import httpio
+    from . import probes
 
     pool = adapter._hostpool
     assert pool is not None
-    results = await asyncio.gather(*(httpio.probe(adapter.on_host(h), timeout) for h in pool.hosts))
+    results = await asyncio.gather(*(probes.probe(adapter.on_host(h), timeout) for h in pool.hosts))
     for host, health in zip(pool.hosts, results, strict=True):
         pool.states[host].record_probe(health)
     up = [h for h in results if h.ok]
